@@ -1,0 +1,85 @@
+"""Run-wide settings: where things are cached, the smoke switch, and seeding.
+
+Nothing here reads a global ``args``: functions take what they need and return plain values.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+
+SMOKE_ENV = "SSLSAN_SMOKE"
+HOME_ENV = "SSLSAN_HOME"
+WORK_ENV = "SSLSAN_WORK"
+
+SMOKE_BANNER = (
+    "#" * 78 + "\n"
+    "#  SMOKE RUN (SSLSAN_SMOKE=1): tiny data, a few steps. These numbers are NOT results.  #\n" + "#" * 78
+)
+
+
+def is_smoke(value: bool | str | None = None) -> bool:
+    """Resolve the smoke switch: an explicit ``value`` wins, else the ``SSLSAN_SMOKE`` environment variable.
+
+    Notebooks keep ``SMOKE = None`` in their ``parameters`` cell, so the tests can turn every notebook into a
+    quick smoke run from the environment (papermill, nbval and jupyter kernels all inherit it).
+    """
+    if value is None:
+        value = os.environ.get(SMOKE_ENV, "")
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{SMOKE_ENV}={value!r}: expected 1/0, true/false, yes/no or on/off")
+
+
+def announce(smoke: bool) -> None:
+    """Print the loud smoke banner (hygiene tests refuse committed notebooks that contain it)."""
+    if smoke:
+        print(SMOKE_BANNER)
+
+
+def cache_root() -> Path:
+    """Root of everything sslsan downloads, builds or trains: ``$SSLSAN_HOME``, else ``~/.cache/sslsan``."""
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "sslsan"
+
+
+def work_dir(smoke: bool = False) -> Path:
+    """Folder for datasets, checkpoints and reports; smoke runs get their own so they never mix with real ones.
+
+    ``$SSLSAN_WORK`` overrides it (the tests point it at a temporary folder); downloaded assets stay shared
+    under :func:`cache_root`.
+    """
+    if os.environ.get(WORK_ENV):
+        return Path(os.environ[WORK_ENV]).expanduser()
+    return cache_root() / ("smoke" if smoke else "work")
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path as it may appear in notebook outputs: relative to the cache root or home, never absolute."""
+    path = Path(path).expanduser().absolute()
+    for base, label in ((cache_root(), "$SSLSAN_HOME"), (Path.cwd(), "."), (Path.home(), "~")):
+        try:
+            return str(Path(label) / path.relative_to(base.absolute()))
+        except ValueError:
+            continue
+    return path.name
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch from one integer and return a NumPy generator derived from it."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)

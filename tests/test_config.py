@@ -1,0 +1,59 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sslsan import config
+
+
+@pytest.mark.parametrize("value, expected", [(None, False), ("", False), ("0", False), ("1", True), ("true", True),
+                                             ("Yes", True), ("off", False), (True, True), (False, False)])
+def test_is_smoke_parses_values(monkeypatch, value, expected):
+    monkeypatch.delenv(config.SMOKE_ENV, raising=False)
+    assert config.is_smoke(value) is expected
+
+
+def test_is_smoke_reads_the_environment(monkeypatch):
+    monkeypatch.setenv(config.SMOKE_ENV, "1")
+    assert config.is_smoke() is True
+    assert config.is_smoke(False) is False  # an explicit parameter wins
+
+
+def test_is_smoke_rejects_garbage(monkeypatch):
+    monkeypatch.setenv(config.SMOKE_ENV, "maybe")
+    with pytest.raises(ValueError, match="SSLSAN_SMOKE"):
+        config.is_smoke()
+
+
+def test_announce_prints_the_banner_only_in_smoke(capsys):
+    config.announce(False)
+    assert capsys.readouterr().out == ""
+    config.announce(True)
+    assert "SMOKE RUN" in capsys.readouterr().out
+
+
+def test_cache_root_and_work_dirs(monkeypatch, tmp_path):
+    monkeypatch.setenv(config.HOME_ENV, str(tmp_path / "home"))
+    assert config.cache_root() == tmp_path / "home"
+    assert config.work_dir(True) != config.work_dir(False)
+    monkeypatch.delenv(config.HOME_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert config.cache_root() == tmp_path / "xdg" / "sslsan"
+
+
+def test_display_path_is_never_absolute(monkeypatch, tmp_path):
+    monkeypatch.setenv(config.HOME_ENV, str(tmp_path / "home"))
+    shown = config.display_path(tmp_path / "home" / "work" / "run1")
+    assert shown == os.path.join("$SSLSAN_HOME", "work", "run1")
+    assert not Path(config.display_path("/somewhere/else/file.txt")).is_absolute()
+
+
+def test_seed_everything_is_reproducible():
+    a = config.seed_everything(3)
+    x1, t1 = a.random(4), torch.rand(4)
+    b = config.seed_everything(3)
+    x2, t2 = b.random(4), torch.rand(4)
+    np.testing.assert_array_equal(x1, x2)
+    assert torch.equal(t1, t2)
