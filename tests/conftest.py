@@ -28,3 +28,11 @@ def clean_env(**extra: str) -> dict[str, str]:
 def smoke_work_dir(tmp_path_factory) -> Path:
     """One work folder shared by every smoke run of a test session (data built once, then reused)."""
     return tmp_path_factory.mktemp("smoke-work")
+
+
+@pytest.fixture(scope="session")
+def synthetic_data(tmp_path_factory) -> Path:
+    """A small synthetic IS3-format dataset (coloured shapes that hum), built once per test session."""
+    from sslsan.data.synthetic import write_fixture
+
+    return write_fixture(tmp_path_factory.mktemp("synthetic"), num_classes=4, train=24, val=6, test=6, seed=0)
