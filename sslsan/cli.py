@@ -17,6 +17,8 @@ import sslsan
 
 #: name -> (module implementing it, one-line help). Order is the order of the pipeline.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("sslsan.data.cli", "fetch the IS3+-mini assets and build the dataset (assets / build / info)"),
+    "train": ("sslsan.train", "train EZ-VSL, optionally with silence and noise (SSL-SaN), on a dataset"),
     "book": ("sslsan.book", "execute the book's notebooks in place (cached) before `jupyter-book build`"),
 }
 

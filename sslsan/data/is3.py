@@ -8,9 +8,11 @@ Layout of a dataset folder ``ROOT``::
     images/                   224×224 RGB images (png or jpg)
     audio_wav/                16 kHz mono wav clips (one per query, plus the fixed offscreen negatives)
     gt_segmentation/          binary masks (png, 0/255), one per object of an entry
-    class_files_dict.json     class → audio files, the pool that offscreen negatives are drawn from
+    class_files_dict.json     class → audio files, the pool that offscreen negatives are drawn from (test)
+    class_files_dict_val.json optional: the validation split's own pool (IS3+-mini)
+    recordings/               optional: whole cleaned 16 kHz recordings that clips and pools point at (IS3+-mini)
     pretrain/annotations.json the labelled pretraining set (single-object images, class-labelled clips)
-    ATTRIBUTION.md            per-file credits and licences
+    ATTRIBUTION.md            per-file credits and licences (IS3+-mini: plus the packages' files in licenses/)
 
 An annotation entry (IS3's ``{image, audio, gt_box, ...}`` extended with what negative audio needs)::
 
@@ -26,6 +28,19 @@ An annotation entry (IS3's ``{image, audio, gt_box, ...}`` extended with what ne
 
 Boxes are pixels of the ``image_size`` frame. Silence needs no file (zeros); noise is regenerated from
 ``noise_seed`` with the settings in ``dataset.json``, so every model sees exactly the same negatives.
+
+Optional keys IS3+-mini adds (readers that do not know them ignore them):
+
+- ``objects[i]``: also ``"sprite"`` (the cut-out used), ``"sprite_heldout"`` (true when it is never used in
+  training) and ``"visible_fraction"`` (share of its mask left visible after occlusion);
+- ``negatives.offscreen``: also ``"source"`` (the pool recording the clip was cut from) and ``"offset"`` (its
+  first sample), so :func:`sslsan.data.negatives_pool.draw_negatives` with the dataset seed reproduces it;
+- ``recording``: the cleaned source recording under ``recordings/`` (train entries re-augment from it),
+  ``recording_group``: the group of recordings that share a source (splits never divide a group).
+
+``pretrain/annotations.json`` is an object ``{"classes": [...], "images": [{"image", "class", "gt_box",
+"sprite", "background"}], "recordings": [{"recording", "class", "recording_group"}], "augment": {...}}``
+(read it with :func:`sslsan.data.is3plus_mini.read_pretrain`).
 """
 
 from __future__ import annotations
@@ -147,9 +162,18 @@ def write_split(root: str | Path, split: str, entries: list[dict]) -> None:
     write_json_atomic(path, entries)
 
 
-def read_class_files(root: str | Path) -> dict[str, list[str]]:
-    """IS3's ``class_files_dict``: class → audio files offscreen negatives may be drawn from."""
-    path = Path(root) / "class_files_dict.json"
+def class_files_path(root: str | Path, split: str = "test") -> Path:
+    """``class_files_dict.json`` (the test pool, as IS3 names it) or ``class_files_dict_<split>.json``."""
+    return Path(root) / ("class_files_dict.json" if split == "test" else f"class_files_dict_{split}.json")
+
+
+def read_class_files(root: str | Path, split: str = "test") -> dict[str, list[str]]:
+    """IS3's ``class_files_dict``: class → audio files offscreen negatives may be drawn from.
+
+    ``split`` picks the pool: ``"test"`` reads IS3's ``class_files_dict.json``; other splits (IS3+-mini's
+    ``"val"``) read ``class_files_dict_<split>.json``, a pool disjoint from the test one.
+    """
+    path = class_files_path(root, split)
     data = read_json(path)
     if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
         raise AnnotationError(f"{path}: expected an object mapping class names to lists of files")
