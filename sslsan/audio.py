@@ -70,11 +70,11 @@ class FrontEndConfig:
 
 #: ``legacy``: EZ-VSL / SLAVC / FNAC (noverlap 274 → hop 238, 257×200 for 3 s);
 #: ``lvs``: LVS / SSL-Align (noverlap 353 → hop 159, 257×299);
-#: ``mini``: our CPU preset, 64 mel bands × 126 frames, same log and scaling.
+#: ``mini``: our CPU preset, 64 mel bands × 64 frames (64 ms windows every 46.5 ms), same log and scaling.
 PRESETS: dict[str, FrontEndConfig] = {
     "legacy": FrontEndConfig(name="legacy", hop=512 - 274),
     "lvs": FrontEndConfig(name="lvs", hop=512 - 353),
-    "mini": FrontEndConfig(name="mini", hop=376, window="hann", n_mels=64),
+    "mini": FrontEndConfig(name="mini", n_fft=1024, hop=744, window="hann", n_mels=64),
 }
 
 

@@ -18,7 +18,9 @@ import sslsan
 #: name -> (module implementing it, one-line help). Order is the order of the pipeline.
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("sslsan.data.cli", "fetch the IS3+-mini assets and build the dataset (assets / build / info)"),
+    "pretrain": ("sslsan.pretrain", "pretrain the image/audio trunks on IS3+-mini (the offline ImageNet stand-in)"),
     "train": ("sslsan.train", "train EZ-VSL, optionally with silence and noise (SSL-SaN), on a dataset"),
+    "evaluate": ("sslsan.evaluate", "evaluate a run with positive and negative audio beside reference rows"),
     "book": ("sslsan.book", "execute the book's notebooks in place (cached) before `jupyter-book build`"),
 }
 

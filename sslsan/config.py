@@ -83,3 +83,31 @@ def seed_everything(seed: int) -> np.random.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
+
+
+def bf16_is_fast(device) -> bool:
+    """Whether bfloat16 autocast speeds things up on ``device`` rather than being emulated.
+
+    CUDA: when the GPU supports bf16. CPU: only with native bf16 instructions (AVX512-BF16 or AMX); without them
+    (e.g. Ice Lake Xeons) bf16 convolutions run *slower* than float32, so training and evaluation stay in float32.
+    """
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no way to tell, stay in float32
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast(device, requested: bool = True):
+    """bfloat16 autocast on ``device`` when ``requested`` and fast there (:func:`bf16_is_fast`), else a no-op."""
+    import torch
+
+    device = torch.device(device)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=requested and bf16_is_fast(device))

@@ -18,11 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sslsan.config import autocast
 from sslsan.audio import LogSpectrogram, get_preset
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TRUNK_CHANNELS = 512
+#: index of each named stage in a trunk built by :func:`resnet18_trunk` (``trunk[:i]`` ends just before it)
+TRUNK_STAGES = {"stem": 0, "layer1": 4, "layer2": 5, "layer3": 6, "layer4": 7, "head": 8}
 
 
 @dataclass(frozen=True)
@@ -86,9 +89,18 @@ class AudioEncoder(nn.Module):
         self.trunk = resnet18_trunk(1, last_stride=2)
         self.proj = nn.Linear(TRUNK_CHANNELS, dim)
 
-    def features(self, waves: torch.Tensor) -> torch.Tensor:
-        """Max-pooled trunk features ``B×512``: a sound is present if it is present somewhere in time-frequency."""
-        return self.trunk(self.front_end(waves)).amax(dim=(2, 3))
+    def features(self, waves: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Max-pooled trunk features ``B×512``: a sound is present if it is present somewhere in time-frequency.
+
+        With ``start > 0``, ``waves`` are instead the outputs of the trunk's first ``start`` stages (see
+        :meth:`prefix`): training with a frozen prefix caches those and runs only the rest.
+        """
+        x = self.front_end(waves) if start == 0 else waves
+        return self.trunk[start:](x).amax(dim=(2, 3))
+
+    def prefix(self, waves: torch.Tensor, stop: int) -> torch.Tensor:
+        """Outputs of the trunk's first ``stop`` stages (stem = 0–3, layer1 … layer4 = 4–7) for waveforms."""
+        return self.trunk[:stop](self.front_end(waves))
 
     def embed(self, features: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.proj(features.float()), dim=1)
@@ -111,11 +123,12 @@ class AVModel(nn.Module):
         self.audio = AudioEncoder(config.dim, config.front_end)
 
     def forward(self, images: torch.Tensor | None, waves: torch.Tensor, *, image_features: torch.Tensor | None = None,
-                amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.autocast(waves.device.type, dtype=torch.bfloat16, enabled=amp):
+                audio_start: int = 0, amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``audio_start > 0``: ``waves`` hold cached outputs of the audio trunk's first stages (frozen prefix)."""
+        with autocast(waves.device, amp):
             if image_features is None:
                 image_features = self.image.features(images)
-            audio_features = self.audio.features(waves)
+            audio_features = self.audio.features(waves, audio_start)
         return self.image.project(image_features), self.audio.embed(audio_features)
 
     @torch.no_grad()

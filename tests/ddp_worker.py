@@ -9,7 +9,8 @@ import sys
 import torch
 import torch.distributed as dist
 
-from sslsan.train import TrainConfig, build_model, contrastive_step
+from sslsan.negatives import NoiseConfig
+from sslsan.train import NegativeSource, TrainConfig, build_model, contrastive_step
 
 
 def main(out: str) -> None:
@@ -27,7 +28,8 @@ def main(out: str) -> None:
     local = config.batch_size // world
     part = slice(rank * local, (rank + 1) * local)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    loss, _ = contrastive_step(net, config, None, images[part], waves[part], torch.Generator())
+    negatives = NegativeSource(48000, NoiseConfig(), torch.device("cpu"))
+    loss, _ = contrastive_step(net, config, None, images[part], waves[part], negatives, torch.Generator())
     loss.backward()
     if rank == 0:
         grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}

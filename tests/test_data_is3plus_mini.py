@@ -23,21 +23,6 @@ ANNOTATION_FILES = ("annotations/train.json", "annotations/val.json", "annotatio
                     "class_files_dict.json", "class_files_dict_val.json", "pretrain/annotations.json")
 
 
-@pytest.fixture(scope="session")
-def assets():
-    from sslsan.data.assets import ensure_assets
-
-    return ensure_assets()
-
-
-@pytest.fixture(scope="session")
-def tiny(assets, tmp_path_factory) -> Path:
-    from sslsan.data.is3plus_mini import build_dataset
-
-    return build_dataset("tiny", tmp_path_factory.mktemp("is3plus") / "tiny", seed=0, workers=2, progress=False,
-                         log=lambda message: None)
-
-
 def entries(root: Path, split: str) -> list[dict]:
     return json.loads((root / "annotations" / f"{split}.json").read_text())
 

@@ -81,6 +81,27 @@ def test_every_san_mode_trains(synthetic_data, tmp_path, san):
     assert "neg_peak" in header
 
 
+@pytest.mark.slow
+def test_frozen_audio_stages_are_cached_and_stay_fixed(synthetic_data, tmp_path):
+    """With the audio trunk frozen up to layer4, views are encoded once; training moves only layer4 + projections."""
+    config = tiny(audio_train_from="layer4", audio_views=2, noise_bank=8, san=SaNConfig())
+    cache = tmp_path / "cache"
+    before = weights(train(tiny(epochs=0, audio_train_from="layer4"), synthetic_data, tmp_path / "zero",
+                           progress=False))
+    after = weights(train(config, synthetic_data, tmp_path / "run", cache_dir=cache, progress=False))
+    assert len(list(cache.glob("audio-views-*.pt"))) == 1
+    for name in after:
+        moved = not torch.equal(before[name], after[name])
+        if name.startswith("audio.trunk.") and int(name.split(".")[2]) < 7:
+            assert not moved, f"{name} is frozen but changed"
+        if name.startswith(("audio.trunk.7.", "audio.proj.", "image.proj.")) and name.endswith("weight"):
+            assert moved, f"{name} should train"
+    # a second run with the same frozen stages (here: same seed of a scratch trunk, another loss) reuses the views
+    train(tiny(audio_train_from="layer4", audio_views=2, noise_bank=8), synthetic_data, tmp_path / "run2",
+          cache_dir=cache, progress=False)
+    assert len(list(cache.glob("audio-views-*.pt"))) == 1
+
+
 def test_config_round_trips_through_json():
     config = tiny(san=SaNConfig(mode="penalty", noise=NoiseConfig("pink", 0.3)))
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

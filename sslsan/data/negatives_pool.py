@@ -57,8 +57,11 @@ class NegativeDraw:
 
 
 def noise_wave(seed: int, num_samples: int, level: float = 1.0) -> np.ndarray:
-    """``level · N(0, 1)`` noise from ``seed`` (float32)."""
-    return (level * np.random.default_rng(seed).standard_normal(num_samples)).astype(np.float32)
+    """``level · N(0, 1)`` noise from ``seed`` (float32), made by :func:`sslsan.negatives.seeded_noise`, the one
+    noise generator training and evaluation share."""
+    from sslsan.negatives import NoiseConfig, seeded_noise
+
+    return seeded_noise([seed], num_samples, NoiseConfig("white", level))[0].numpy()
 
 
 def present_classes(query: Query) -> set[str]:

@@ -1,0 +1,74 @@
+"""Tables that describe a built IS3+-mini dataset: classes, sources and licences, splits (for the book)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from sslsan.data.is3 import read_info, read_queries
+
+
+#: upstream files spell the same licence several ways; the tables use SPDX-style names
+LICENCE_NAMES = {
+    "Creative Commons Zero 1.0": "CC0-1.0", "CC0": "CC0-1.0", "GPLv3": "GPL-3.0", "GPL-3+": "GPL-3.0+",
+    "GPL-2": "GPL-2.0", "GPL-2+": "GPL-2.0+", "Creative Commons Attribution 3.0 Unported": "CC-BY-3.0",
+    "CC-BY-SA 3.0": "CC-BY-SA-3.0", "CC-BY-SA 4.0": "CC-BY-SA-4.0",
+    "Creative Commons Attribution-ShareAlike 3.0 Unported": "CC-BY-SA-3.0", "SIL-1.1": "OFL-1.1",
+    "free-art": "Free-Art-1.3", "Public Domain": "public domain",
+}
+
+
+def licence_name(text: str) -> str:
+    return LICENCE_NAMES.get(text, text)
+
+
+def _asset_manifest(info) -> dict:
+    import json
+
+    from sslsan.data.assets import asset_root
+
+    version = info.extra.get("assets", {}).get("version", 1)
+    return json.loads((asset_root(version) / "manifest.json").read_text())
+
+
+def class_table(root: str | Path):
+    """One row per sounding class: recording groups and sprites used in training vs held out for the unseen test
+    part, how many groups are General MIDI renders, and the licences of its material."""
+    import pandas as pd
+
+    info = read_info(root)
+    heldout, train = info.extra["heldout"], info.extra["train"]
+    manifest = _asset_manifest(info)
+    licences: dict[str, Counter] = {}
+    for record in manifest["recordings"] + manifest["sprites"]:
+        licences.setdefault(record["class"], Counter())[licence_name(record["license"])] += 1
+    rows = []
+    for name in info.classes:
+        groups = train["recording_groups"].get(name, []) + heldout["recording_groups"].get(name, [])
+        rows.append({
+            "class": name,
+            "recording groups (train)": len(train["recording_groups"].get(name, [])),
+            "recording groups (held out)": len(heldout["recording_groups"].get(name, [])),
+            "of which GM renders": sum("/gm_" in g for g in groups),
+            "sprites (train)": len(train["sprites"].get(name, [])),
+            "sprites (held out)": len(heldout["sprites"].get(name, [])),
+            "licences": ", ".join(sorted(licences.get(name, {}))),
+        })
+    return pd.DataFrame(rows).set_index("class")
+
+
+def split_table(root: str | Path):
+    """Queries and images per split, and the parts of the test split (seen / unseen recordings, style shift)."""
+    import pandas as pd
+
+    info = read_info(root)
+    rows = []
+    for split in ("train", "val", "test"):
+        queries = read_queries(root, split)
+        parts = Counter(q.part for q in queries if q.part)
+        rows.append({"split": split, "queries": len(queries), "images": len({q.image_id for q in queries}),
+                     **{f"{part} queries": count for part, count in sorted(parts.items())}})
+    rows.append({"split": "pretrain", "images": info.splits.get("pretrain_images"),
+                 "queries": info.splits.get("pretrain_recordings")})
+    return pd.DataFrame(rows).set_index("split").fillna(0).astype(int).rename(
+        index={"pretrain": "pretrain (images / recordings)"})
