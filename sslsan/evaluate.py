@@ -148,6 +148,34 @@ def positive_waves(root: Path, queries: Sequence[Query], num_samples: int) -> to
                                       for q in queries]))
 
 
+@torch.no_grad()
+def query_maps(model: AVModel, root: Path, queries: Sequence[Query], waves: torch.Tensor | None = None,
+               device: str = "auto") -> torch.Tensor:
+    """Grid maps (``N×h×w`` cosines) of a few queries, for pictures: each query's image against its own clip, or
+    against ``waves`` (``N×samples``: e.g. silence, noise or another object's sound)."""
+    from sslsan.train import pick_device
+
+    dev = pick_device(device)
+    model = model.to(dev).eval()
+    table = query_table(queries, size=8)  # only the image index is needed here
+    if waves is None:
+        waves = positive_waves(root, queries, model.audio.front_end.config.num_samples)
+    image_maps = image_maps_of(model, root, table, model.config.image_size, dev)
+    return condition_maps(image_maps, table, model.audio(waves.to(dev)).float().cpu()).maps
+
+
+def audio_conditions(root: Path, query: Query, num_samples: int, noise: NoiseConfig = NoiseConfig()
+                     ) -> dict[str, torch.Tensor]:
+    """The four audio conditions of one query as waveforms (``1×samples`` each): its own clip, silence, and the
+    dataset's fixed noise and offscreen negatives (the ones every model sees)."""
+    negatives = query.extra["negatives"]
+    return {"positive": positive_waves(root, [query], num_samples),
+            "silence": torch.zeros(1, num_samples),
+            "noise": seeded_noise([negatives["noise_seed"]], num_samples, noise),
+            "offscreen": torch.from_numpy(fit_length(load_audio(resolve(root, negatives["offscreen"]["audio"])),
+                                                     num_samples))[None]}
+
+
 # -------------------------------------------------------------------------------------- reference maps
 
 

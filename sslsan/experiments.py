@@ -45,7 +45,7 @@ class Plan:
 
 def plan(smoke: bool = False) -> Plan:
     """The book's plan; ``smoke`` shrinks every budget so the whole pipeline runs in a couple of minutes."""
-    base = preset("mini-cpu", epochs=6, hflip=False, audio_train_from="layer4", audio_views=6)
+    base = preset("mini-cpu", epochs=6, hflip=False, audio_train_from="head", audio_views=6)
     scratch = preset("mini-cpu", image_init="scratch", audio_init="scratch", trunk_lr=None, epochs=2, hflip=False)
     full = Plan(
         smoke=False, data_preset="default", data_seed=0, image_pretrain=IMAGE_PRETRAIN,
@@ -66,6 +66,9 @@ def plan(smoke: bool = False) -> Plan:
 
 #: The SaN setting the book calls SSL-SaN: silence and white N(0, 1) noise as extra negatives, a quarter of a batch.
 SSL_SAN = SaNConfig(kinds=("silence", "noise"), mode="extra-negatives", ratio=0.25, noise=NoiseConfig("white", 1.0))
+
+#: The two methods the book compares.
+METHODS: dict[str, SaNConfig | None] = {"EZ-VSL": None, "SSL-SaN": SSL_SAN}
 
 #: Ablations of the readings the paper leaves open (each compared with EZ-VSL = "none" and SSL-SaN = "both").
 ABLATIONS: dict[str, dict[str, SaNConfig | None]] = {
@@ -97,19 +100,33 @@ def config_for(p: Plan, pretrained: dict[str, Path], san: SaNConfig | None, seed
                    seed=seed)
 
 
-def run_name(config: TrainConfig, label: str) -> str:
-    """``<label>-s<seed>-<hash>``: readable, and unique per configuration."""
+def method_label(san: SaNConfig | None) -> str:
+    """A readable name of a training loss: ``ezvsl`` or ``san-<kinds>-<mode>-r<ratio>-<noise>``."""
+    if san is None:
+        return "ezvsl"
+    return (f"san-{'+'.join(san.kinds)}-{san.mode}-r{san.ratio:g}-{san.noise.type}{san.noise.std:g}")
+
+
+def run_name(config: TrainConfig) -> str:
+    """``<method>-s<seed>-<hash>``: readable, and unique per configuration (so an ablation setting that equals a
+    main run — e.g. "both" = SSL-SaN — reuses that run instead of training it again)."""
     digest = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:8]
-    slug = "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
-    return f"{slug}-s{config.seed}-{digest}"
+    return f"{method_label(config.san)}-s{config.seed}-{digest}"
 
 
-def ensure_run(p: Plan, config: TrainConfig, label: str, data: Path, progress: bool = True) -> Path:
+def ensure_run(p: Plan, config: TrainConfig, data: Path, progress: bool = True) -> Path:
     """Train (or resume, or just find) the run of ``config``; returns its folder."""
-    out = p.root / "runs" / run_name(config, label)
+    out = p.root / "runs" / run_name(config)
     if not (out / "done.json").is_file():
         train(config, data, out, resume=(out / "last.pt").is_file(), cache_dir=p.root / "cache", progress=progress)
     return out
+
+
+def ensure_runs(p: Plan, data: Path, pretrained: dict[str, Path], settings: dict[str, SaNConfig | None],
+                progress: bool = True) -> dict[str, list[Path]]:
+    """Every setting trained with every seed of the plan: ``{setting: [run folder per seed]}``."""
+    return {label: [ensure_run(p, config_for(p, pretrained, san, seed), data, progress) for seed in p.seeds]
+            for label, san in settings.items()}
 
 
 def ensure_report(p: Plan, run: Path, data: Path, config: EvalConfig, references=(), progress: bool = True
@@ -124,6 +141,26 @@ def ensure_report(p: Plan, run: Path, data: Path, config: EvalConfig, references
                                   progress=progress)
         write_report(report, arrays, path)
     return read_report(path)
+
+
+def ensure_reports(p: Plan, runs: dict[str, list[Path]], data: Path, config: EvalConfig,
+                   references: tuple[str, ...] = (), progress: bool = True) -> dict[str, list[tuple[dict, dict]]]:
+    """Reports of every run (``{setting: [(report, arrays) per seed]}``). The audio-agnostic reference rows do not
+    depend on the run, so they are computed once, with the first run, and copied into the others' tables by the
+    caller that needs them (:func:`references_of`)."""
+    out, first = {}, True
+    for label, folders in runs.items():
+        out[label] = []
+        for folder in folders:
+            out[label].append(ensure_report(p, folder, data, config, references if first else (), progress))
+            first = False
+    return out
+
+
+def references_of(reports: dict[str, list[tuple[dict, dict]]]) -> dict[str, dict]:
+    """The reference rows (centre prior, ground-truth ceiling, untrained model, objectness) found in ``reports``."""
+    return {name: report["rows"][name] for per_seed in reports.values() for report, _ in per_seed
+            for name in REFERENCE_ROWS if name in report["rows"]}
 
 
 def describe(p: Plan, data: Path | None = None, device: str = "auto") -> str:
@@ -150,3 +187,88 @@ def describe(p: Plan, data: Path | None = None, device: str = "auto") -> str:
                  f"threshold = quantile {p.evaluation.threshold_quantile} of negative maxima on "
                  f"'{p.evaluation.fit_split}' ({p.evaluation.threshold_combine})")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------ summaries
+
+#: The columns of the book's tables: ``column name → path of the number in a report row``.
+HEADLINE = {
+    "mean cIoU": "positive/{part}/median/mean_ciou",
+    "cIoU@0.5": "positive/{part}/median/ciou@0.5",
+    "AUC": "positive/{part}/median/auc",
+    "adaptive cIoU@0.5": "positive/{part}/adaptive/ciou@0.5",
+    "IIoU": "positive/{part}/interactive_median/iiou",
+    "pointing": "diagnostics/{part}/pointing",
+    "both found": "diagnostics/{part}/both_found",
+    "pair corr.": "diagnostics/{part}/pair_correlation",
+    "pIA silence": "negative/silence/pia",
+    "pIA noise": "negative/noise/pia",
+    "pIA offscreen": "negative/offscreen/pia",
+    "AUC_N silence": "negative/silence/auc_n",
+    "AUC_N noise": "negative/noise/auc_n",
+    "AUC_N offscreen": "negative/offscreen/auc_n",
+    "P(pos>sil)": "negative/silence/p_positive_max_higher",
+    "P(pos>noise)": "negative/noise/p_positive_max_higher",
+    "P(pos>off)": "negative/offscreen/p_positive_max_higher",
+    "R@1 a→i": "retrieval/a2i@1",
+    "R@5 a→i": "retrieval/a2i@5",
+    "alignment": "geometry/silence/alignment",
+    "separability sil.": "geometry/silence/separability",
+    "separability off.": "geometry/offscreen/separability",
+}
+
+
+def metric(row: dict, path: str, part: str = "all") -> float:
+    """One number of a report row by its ``/``-separated path (``nan`` where the row has none, e.g. negatives of
+    the ground-truth ceiling)."""
+    value = row
+    for key in path.format(part=part).split("/"):
+        if not isinstance(value, dict) or key not in value:
+            return float("nan")
+        value = value[key]
+    return float(value)
+
+
+def flat_row(row: dict, part: str = "all", columns=None) -> dict[str, float]:
+    """A report row as ``{column: value}`` for the book's tables (columns of :data:`HEADLINE`)."""
+    return {name: metric(row, HEADLINE[name], part) for name in (columns or HEADLINE)}
+
+
+def _report(item) -> dict:
+    return item[0] if isinstance(item, tuple) else item  # (report, arrays) pairs or bare reports
+
+
+def seed_table(reports: dict[str, list[dict]], part: str = "all", row: str = "model", columns=None):
+    """``{setting: [report per seed]}`` → a table of mean ± std over seeds (``"0.312 ± 0.004"``) and the raw
+    per-seed values (a long DataFrame: setting, seed index, column, value) for spread plots."""
+    import pandas as pd
+
+    long = pd.DataFrame([{"setting": setting, "seed": i, "metric": name, "value": value}
+                         for setting, per_seed in reports.items() for i, report in enumerate(per_seed)
+                         for name, value in flat_row(_report(report)["rows"][row], part, columns).items()])
+    stats = long.groupby(["setting", "metric"], sort=False)["value"].agg(["mean", "std"])
+    table = stats.apply(lambda r: f"{r['mean']:.3f} ± {0 if pd.isna(r['std']) else r['std']:.3f}", axis=1)
+    table = table.unstack("metric")
+    return table[[c for c in (columns or HEADLINE) if c in table.columns]].loc[list(reports)], long
+
+
+REFERENCE_LABELS = {"centre_prior": "centre prior", "gt_pooled": "GT box pooled to grid (ceiling)",
+                    "untrained": "untrained model", "objectness": "objectness (audio-agnostic)"}
+
+
+def results_table(reports: dict[str, list], part: str = "all", columns=None):
+    """The book's results table: the reference rows (one value each) above the methods (mean ± std over seeds)."""
+    import pandas as pd
+
+    methods, _ = seed_table(reports, part, columns=columns)
+    refs = references_of(reports)
+    rows = {REFERENCE_LABELS[name]: {c: ("—" if v != v else f"{v:.3f}") for c, v in flat_row(row, part, columns).items()}
+            for name, row in refs.items()}
+    return pd.concat([pd.DataFrame(rows).T, methods])[list(methods.columns)]
+
+
+def glue_key(*parts: str) -> str:
+    """A glue name the book's pages can quote: ``glue_key("ez", "P(pos>sil)")`` → ``"ez_p_pos_sil"``."""
+    words = "_".join(str(p) for p in parts).lower().replace("→", "2").replace("@", "_at_")
+    slug = "".join(c if c.isalnum() else "_" for c in words)
+    return "_".join(w for w in slug.split("_") if w)

@@ -440,28 +440,31 @@ def ambience_bank(data: Path) -> list[torch.Tensor]:
 
 
 @torch.no_grad()
+@torch.no_grad()
 def validation_loss(model: AVModel, config: TrainConfig, root: Path, queries: Sequence[Query],
-                    device: torch.device, batch_size: int = 64) -> dict:
-    """Mean EZ-VSL loss and mean positive-pair map peak on the val split (no augmentation, no flips)."""
-    from sslsan.audio import fit_length, load_audio
-    from sslsan.data.records import resolve
+                    device: torch.device, batch_size: int = 64, cache_dir: Path | None = None) -> dict:
+    """Mean EZ-VSL loss (batches of ``batch_size``) and mean positive-pair map peak on the val split, no
+    augmentation. Frozen stages (image trunk, leading audio stages) reuse the caches of :mod:`sslsan.evaluate`,
+    so validating a run with frozen trunks costs only its trainable layers."""
+    from sslsan.evaluate import AudioEmbedder, image_maps_of, positive_waves, query_table
 
     model.eval()
-    num_samples = int(round(model.audio.front_end.config.duration * 16000))
-    losses, peaks, weights = [], [], []
-    for start in range(0, len(queries), batch_size):
-        chunk = queries[start : start + batch_size]
-        if len(chunk) < 2:
+    table = query_table(queries, size=8)  # only the image index is used
+    image_maps = image_maps_of(model, root, table, config.image_size, device, batch_size,
+                               cache_dir if config.frozen_trunk else None)[torch.as_tensor(table.image_index)]
+    embed = AudioEmbedder(model, device, config.audio_start, cache_dir, batch_size)
+    num_samples = model.audio.front_end.config.num_samples
+    audio = embed(f"validation|{Path(root).resolve()}|{[q.query_id for q in queries]}",
+                  lambda: positive_waves(root, queries, num_samples))
+    losses, weights = [], []
+    for start in range(0, len(queries) - 1, batch_size):
+        maps, emb = image_maps[start : start + batch_size], audio[start : start + batch_size]
+        if len(maps) < 2:
             break
-        images = load_image_batch(root, chunk, config.image_size).to(device)
-        waves = torch.from_numpy(np.stack([fit_length(load_audio(resolve(root, q.audio)), num_samples)
-                                           for q in chunk])).to(device)
-        image_maps, audio = model(images, waves)
-        losses.append(float(ezvsl_loss(image_maps, audio, config.tau)))
-        peaks.append(float(torch.einsum("bchw,bc->bhw", image_maps, audio).flatten(1).amax(1).mean()))
-        weights.append(len(chunk))
-    w = np.asarray(weights, dtype=float)
-    return {"val_loss": float(np.dot(losses, w) / w.sum()), "val_pos_peak": float(np.dot(peaks, w) / w.sum())}
+        losses.append(float(ezvsl_loss(maps, emb, config.tau)))
+        weights.append(len(maps))
+    peaks = torch.einsum("bchw,bc->bhw", image_maps, audio).flatten(1).amax(1)
+    return {"val_loss": float(np.dot(losses, weights) / np.sum(weights)), "val_pos_peak": float(peaks.mean())}
 
 
 # ---------------------------------------------------------------------------------------------- the loop
@@ -528,7 +531,7 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
     if not config.frozen_trunk:
         groups.append({"params": [p for p in trainable if p in trunk],
                        "lr": config.lr if config.trunk_lr is None else config.trunk_lr})
-    optimizer = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
     start_epoch, history = 0, []
     if resume and files.last.is_file():
         state = load_state(files.last, map_location=dev)
@@ -591,7 +594,7 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
             record = {"epoch": epoch, "train_loss": float(np.mean([r["loss"] for r in rows])),
                       "seconds": round(seconds, 2), "s_per_step": round(seconds / max(1, len(rows)), 4)}
             if val_queries:
-                record.update(validation_loss(model, config, data, val_queries, dev))
+                record.update(validation_loss(model, config, data, val_queries, dev, cache_dir=cache_dir))
             history.append(record)
             save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch},
                         files.last)

@@ -173,3 +173,78 @@ def scene(query, root, ax=None, masks: bool = True, title: str | None = None):
     ax.set_title(title if title is not None else f"{query.image_id} ({query.part or query.split})", fontsize=8)
     ax.set_axis_off()
     return ax
+
+
+def training_curves(runs: dict, axes=None, smooth: int = 25):
+    """Learning curves of runs grouped by setting (``{label: [run folder, …]}``): training loss per step (running
+    mean over ``smooth`` steps, one line per seed) and validation loss per epoch. Returns the two axes."""
+    import json
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for colour, (label, folders) in zip(colours, runs.items()):
+        for i, folder in enumerate(folders):
+            steps = pd.read_csv(Path(folder) / "metrics.csv")
+            axes[0].plot(steps["step"], steps["loss"].rolling(smooth, min_periods=1).mean(), color=colour,
+                         alpha=0.8, label=label if i == 0 else None)
+            epochs = pd.DataFrame(json.loads((Path(folder) / "validation.json").read_text()))
+            axes[1].plot(epochs["epoch"] + 1, epochs["val_loss"], marker="o", color=colour, alpha=0.8,
+                         label=label if i == 0 else None)
+    axes[0].set(xlabel="step", ylabel=f"training loss (mean of {smooth} steps)")
+    axes[1].set(xlabel="epoch", ylabel="validation loss")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    return axes
+
+
+def pretraining_curves(histories: dict, axes=None):
+    """Loss and validation accuracy of the pretraining stages (``{name: history list of dicts}``)."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for name, history in histories.items():
+        steps = [h["step"] for h in history]
+        axes[0].plot(steps, [h["train_loss"] for h in history], marker="o", label=name)
+        axes[1].plot(steps, [h["val_accuracy"] for h in history], marker="o", label=name)
+    axes[0].set(xlabel="step", ylabel="training loss")
+    axes[1].set(xlabel="step", ylabel="validation accuracy", ylim=(0, 1))
+    for ax in axes:
+        ax.legend(fontsize=8)
+    return axes
+
+
+def spread(long, metrics: list[str], references: dict | None = None, ncols: int = 4, height: float = 2.6):
+    """Per-seed values (dots) and their mean (bar) of each setting, one panel per metric.
+
+    ``long``: the long table of :func:`sslsan.experiments.seed_table`; ``references``: ``{label: {metric: value}}``
+    drawn as horizontal lines (e.g. the centre prior), so a bar is always read against them.
+    """
+    import matplotlib.pyplot as plt
+
+    rows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(rows, ncols, figsize=(3.2 * ncols, height * rows), squeeze=False)
+    settings = list(dict.fromkeys(long["setting"]))
+    for ax, name in zip(axes.flat, metrics):
+        part = long[long["metric"] == name]
+        means = [part[part["setting"] == s]["value"].mean() for s in settings]
+        ax.bar(range(len(settings)), means, color="0.85")
+        for x, setting in enumerate(settings):
+            values = part[part["setting"] == setting]["value"]
+            ax.plot([x] * len(values), values, "o", color="k", markersize=3)
+        for (label, values), style in zip((references or {}).items(), (":", "--", "-.")):
+            if name in values and values[name] == values[name]:
+                ax.axhline(values[name], color="tab:red", linestyle=style, linewidth=1, label=label)
+        ax.set_xticks(range(len(settings)), settings, rotation=35, ha="right", fontsize=8)
+        ax.set_title(name, fontsize=9)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.set_axis_off()
+    if references:
+        axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return axes
