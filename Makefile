@@ -22,6 +22,7 @@ html: setup
 	@echo "book: open _build/html/index.html"
 
 test: setup
+	@bash scripts/ensure_chromium.sh
 	$(PY) -m pytest tests
 	env -u SSLSAN_SMOKE $(PY) -m pytest --nbval-lax $(NBVAL_NOTEBOOKS)
 

@@ -138,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"notebook not found: {', '.join(missing)}")
     stamp_dir = root / STAMP_DIR
     stamp_dir.mkdir(parents=True, exist_ok=True)
+    # Progress bars are for people watching a live session. Saved into the static book, a bar would show only its
+    # first frame (its widget state is not kept), so the kernels run without them; per-epoch lines still print.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     total = time.perf_counter()
     print(f"sslsan {sslsan.__version__}: {len(notebooks)} notebook(s)")
     for notebook in notebooks:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -118,7 +119,9 @@ def ensure_run(p: Plan, config: TrainConfig, data: Path, progress: bool = True) 
     """Train (or resume, or just find) the run of ``config``; returns its folder."""
     out = p.root / "runs" / run_name(config)
     if not (out / "done.json").is_file():
+        started = time.perf_counter()
         train(config, data, out, resume=(out / "last.pt").is_file(), cache_dir=p.root / "cache", progress=progress)
+        print(f"trained {out.name} ({config.epochs} epochs) in {time.perf_counter() - started:.0f} s", flush=True)
     return out
 
 
@@ -272,3 +275,14 @@ def glue_key(*parts: str) -> str:
     words = "_".join(str(p) for p in parts).lower().replace("→", "2").replace("@", "_at_")
     slug = "".join(c if c.isalnum() else "_" for c in words)
     return "_".join(w for w in slug.split("_") if w)
+
+
+class GlueText:
+    """A number pasted into a book page (``glue(key, GlueText("0.31 ± 0.01"))``): its plain-text form is the text
+    itself, which is what a page quoting another document's glue shows (a bare ``str`` would show its quotes)."""
+
+    def __init__(self, text: str):
+        self.text = str(text)
+
+    def __repr__(self) -> str:
+        return self.text

@@ -76,6 +76,7 @@ from typing import Callable
 
 import numpy as np
 
+from sslsan.config import display_path
 from sslsan.data import is3
 from sslsan.data.augment import EVAL_AUGMENT, AudioAugment, AugmentConfig
 from sslsan.data.mini.classmap import offscreen_classes, onscreen_classes
@@ -539,7 +540,7 @@ def build_dataset(preset: str | Preset = "default", out: str | Path | None = Non
     preset = get_preset(preset)
     out = Path(out) if out is not None else default_out(preset.name, seed)
     if is_complete(out, preset, seed):  # a finished build is self-contained: no need to look at the assets
-        log(f"IS3+-mini: {out} is already complete")
+        log(f"IS3+-mini: {display_path(out)} is already complete")
         return out
     manifest = ensure_assets(log=log)
     identity = _build_identity(preset, seed, manifest.digest)
@@ -568,7 +569,7 @@ def build_dataset(preset: str | Preset = "default", out: str | Path | None = Non
 
         workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
         log(f"IS3+-mini: drawing {len(todo)} of {sum(map(len, items.values()))} items "
-            f"({preset.name}, seed {seed}) with {workers} process(es) into {out}")
+            f"({preset.name}, seed {seed}) with {workers} process(es) into {display_path(out)}")
         with open(journal, "a") as handle:
             for split, index, entries in _run(todo, context, workers, progress):
                 records[(split, index)] = entries
@@ -576,7 +577,7 @@ def build_dataset(preset: str | Preset = "default", out: str | Path | None = Non
                 handle.flush()
     _write_outputs(out, manifest, plan, items, records, preset, seed, identity)
     shutil.rmtree(out / ".build")
-    log(f"IS3+-mini: {out} ready ({time.perf_counter() - started:.0f} s)")
+    log(f"IS3+-mini: {display_path(out)} ready ({time.perf_counter() - started:.0f} s)")
     return out
 
 
@@ -685,7 +686,9 @@ def ensure_dataset(preset: str | Preset = "default", out: str | Path | None = No
     out = Path(out) if out is not None else default_out(preset.name, seed, smoke)
     if is_complete(out, preset, seed):
         return out
-    return build_dataset(preset, out, seed, workers=workers, progress=progress)
+    # called from notebooks and experiments: the build's messages are ordinary output (stdout), not warnings
+    return build_dataset(preset, out, seed, workers=workers, progress=progress,
+                         log=lambda message: print(message, flush=True))
 
 
 # ------------------------------------------------------------------------------------------------ readers
