@@ -21,6 +21,12 @@ SMOKE_BANNER = (
 )
 
 
+def quiet(progress: bool) -> bool:
+    """Whether to hide a progress bar: when the caller asks for none, or ``TQDM_DISABLE`` is set (``sslsan book``
+    sets it: a bar saved into a static notebook shows only its first frame). Pass it as tqdm's ``disable``."""
+    return not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+
+
 def is_smoke(value: bool | str | None = None) -> bool:
     """Resolve the smoke switch: an explicit ``value`` wins, else the ``SSLSAN_SMOKE`` environment variable.
 

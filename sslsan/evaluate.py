@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from sslsan.audio import fit_length, load_audio
 from sslsan.data.records import Query, box_map, resolve
 from sslsan.models import AVModel, upsample
+from sslsan.config import quiet
 from sslsan.negatives import NoiseConfig, seeded_noise
 
 #: The companion paper's evaluation seeds (noise and offscreen audio are re-drawn for each and pooled).
@@ -271,7 +272,7 @@ def model_conditions(model: AVModel, root: Path, table: QueryTable, split: str, 
     embed = AudioEmbedder(model, device, audio_start, cache_dir, batch_size)
     where = f"{Path(root).resolve()}|{split}|{len(table.queries)}|{table.queries[0].query_id}|{noise}"
     n = len(table.queries)
-    bar = tqdm(total=2 + 2 * max(1, len(seeds)), desc="evaluation audio", disable=not progress, leave=False)
+    bar = tqdm(total=2 + 2 * max(1, len(seeds)), desc="evaluation audio", disable=quiet(progress), leave=False)
     positive = condition_maps(image_maps, table, embed(f"{where}|positive",
                                                        lambda: positive_waves(root, table.queries, num_samples)))
     bar.update()

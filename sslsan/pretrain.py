@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sslsan.config import autocast
+from sslsan.config import autocast, quiet
 from sslsan.audio import LogSpectrogram, fit_length, get_preset
 from sslsan.models import IMAGENET_MEAN, IMAGENET_STD, TRUNK_CHANNELS, resnet18_trunk
 
@@ -155,7 +155,7 @@ def _fit(model: nn.Module, make_batch: Callable[[int], tuple[torch.Tensor, torch
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _schedule(s, config))
     history, losses = [], []
-    bar = tqdm(range(config.steps), desc=desc, disable=not progress, leave=False)
+    bar = tqdm(range(config.steps), desc=desc, disable=quiet(progress), leave=False)
     start = time.perf_counter()
     for step in bar:
         model.train()
@@ -298,7 +298,7 @@ def _load_uint8_images(root: Path, items: Sequence[dict], size: int, context: fl
     from sslsan.data.records import resolve
 
     arrays = []
-    for item in tqdm(items, desc="loading pretraining images", leave=False, disable=not progress):
+    for item in tqdm(items, desc="loading pretraining images", leave=False, disable=quiet(progress)):
         if context > 0:
             arrays.append(object_crop(load_image(resolve(root, item["image"]), None), item["gt_box"], context, size))
         else:

@@ -27,7 +27,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 import sslsan
-from sslsan.config import autocast
+from sslsan.config import autocast, quiet
 from sslsan.data.augment import AudioAugment
 from sslsan.data.records import Query
 from sslsan.losses import TAU, SaNConfig, ezvsl_loss, san_loss
@@ -359,7 +359,7 @@ def image_trunk_features(model: AVModel, root: Path, queries: Sequence[Query], i
         model.image.eval()
         chunks = []
         for start in tqdm(range(0, len(queries), batch_size), desc="image features (frozen trunk)",
-                          disable=not progress, leave=False):
+                          disable=quiet(progress), leave=False):
             images = load_image_batch(root, queries[start : start + batch_size], image_size).to(device)
             views = [images, images.flip(-1)] if hflip else [images]
             with autocast(device, amp):
@@ -392,7 +392,7 @@ def audio_prefix_features(model: AVModel, root: Path, queries: Sequence[Query], 
     def compute():
         model.audio.eval()
         views = []
-        for view in tqdm(range(config.audio_views), desc="audio views (frozen stages)", disable=not progress,
+        for view in tqdm(range(config.audio_views), desc="audio views (frozen stages)", disable=quiet(progress),
                          leave=False):
             pairs.epoch = view
             loader = torch.utils.data.DataLoader(pairs, batch_size=batch_size, num_workers=config.workers)
@@ -572,7 +572,7 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
             loader = (audio_views[torch.as_tensor(i), view_of[torch.as_tensor(i)]].float() for i in local)
         rows, started = [], time.perf_counter()
         bar = tqdm(zip(local, loader), total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}",
-                   disable=not progress or rank > 0, leave=False)
+                   disable=quiet(progress) or rank > 0, leave=False)
         for step, (indices, waves) in enumerate(bar):
             index = torch.as_tensor(indices)
             view = flips[index] if config.hflip else torch.zeros_like(index)

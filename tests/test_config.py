@@ -57,3 +57,14 @@ def test_seed_everything_is_reproducible():
     x2, t2 = b.random(4), torch.rand(4)
     np.testing.assert_array_equal(x1, x2)
     assert torch.equal(t1, t2)
+
+
+def test_quiet_hides_bars_when_asked_or_when_tqdm_disable_is_set(monkeypatch):
+    from sslsan.config import quiet
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert quiet(False) and not quiet(True)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert quiet(True)
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    assert not quiet(True)

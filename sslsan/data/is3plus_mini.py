@@ -76,7 +76,7 @@ from typing import Callable
 
 import numpy as np
 
-from sslsan.config import display_path
+from sslsan.config import display_path, quiet
 from sslsan.data import is3
 from sslsan.data.augment import EVAL_AUGMENT, AudioAugment, AugmentConfig
 from sslsan.data.mini.classmap import offscreen_classes, onscreen_classes
@@ -585,7 +585,7 @@ def _run(todo: list[ItemPlan], context: _WorkerContext, workers: int, progress: 
     """Draw ``todo`` in ``workers`` processes (or in this one), yielding results as they finish."""
     from tqdm import tqdm
 
-    bar = tqdm(total=len(todo), desc="IS3+-mini", unit="img", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=len(todo), desc="IS3+-mini", unit="img", disable=quiet(progress), file=sys.stderr)
     try:
         if workers == 1:
             _init_worker(context)
