@@ -93,6 +93,7 @@ def execute_notebook(notebook: Path, output: Path | None = None, timeout: int = 
 
     output = output or notebook
     nb = nbformat.read(notebook, as_version=4)
+    nb.metadata.pop("widgets", None)  # a previous run's widget state would outlive the widgets that made it
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", record_timing=False,
         resources={"metadata": {"path": str(notebook.parent)}},

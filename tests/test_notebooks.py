@@ -47,6 +47,7 @@ def test_committed_notebook_hygiene(path):
     assert not any("injected-parameters" in cell.metadata.get("tags", []) for cell in nb.cells), \
         f"{path.name}: a papermill injected-parameters cell was committed"
     assert "papermill" not in nb.metadata, f"{path.name}: papermill metadata was committed (smoke copy?)"
+    assert "widgets" not in nb.metadata, f"{path.name}: saved widget state (e.g. progress bars of a live run)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
