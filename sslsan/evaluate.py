@@ -143,10 +143,19 @@ def condition_maps(image_maps: torch.Tensor, table: QueryTable, audio: torch.Ten
     return ConditionMaps(torch.einsum("nchw,nc->nhw", rows, audio), audio)
 
 
+def clip_waves(root: Path, paths: Sequence[str], num_samples: int) -> torch.Tensor:
+    """Audio files of a dataset as a batch (``N×num_samples``), each centre-cropped (or tiled) to the length."""
+    return torch.from_numpy(np.stack([fit_length(load_audio(resolve(root, path)), num_samples) for path in paths]))
+
+
 def positive_waves(root: Path, queries: Sequence[Query], num_samples: int) -> torch.Tensor:
-    """The queries' own clips, centred crops (or tiled) to ``num_samples``."""
-    return torch.from_numpy(np.stack([fit_length(load_audio(resolve(root, q.audio)), num_samples)
-                                      for q in queries]))
+    """The queries' own clips."""
+    return clip_waves(root, [q.audio for q in queries], num_samples)
+
+
+def fixed_offscreen_waves(root: Path, queries: Sequence[Query], num_samples: int) -> torch.Tensor:
+    """The offscreen clip fixed in the dataset's manifest for each query (the one every model sees)."""
+    return clip_waves(root, [q.extra["negatives"]["offscreen"]["audio"] for q in queries], num_samples)
 
 
 @torch.no_grad()
@@ -173,8 +182,7 @@ def audio_conditions(root: Path, query: Query, num_samples: int, noise: NoiseCon
     return {"positive": positive_waves(root, [query], num_samples),
             "silence": torch.zeros(1, num_samples),
             "noise": seeded_noise([negatives["noise_seed"]], num_samples, noise),
-            "offscreen": torch.from_numpy(fit_length(load_audio(resolve(root, negatives["offscreen"]["audio"])),
-                                                     num_samples))[None]}
+            "offscreen": fixed_offscreen_waves(root, [query], num_samples)}
 
 
 # -------------------------------------------------------------------------------------- reference maps
@@ -283,8 +291,7 @@ def model_conditions(model: AVModel, root: Path, table: QueryTable, split: str, 
     for seed in seeds or (None,):
         if seed is None:  # the dataset's fixed negatives
             noise_seeds = [q.extra["negatives"]["noise_seed"] for q in table.queries]
-            offscreen = lambda: torch.from_numpy(np.stack([fit_length(load_audio(resolve(  # noqa: E731
-                root, q.extra["negatives"]["offscreen"]["audio"])), num_samples) for q in table.queries]))
+            offscreen = lambda: fixed_offscreen_waves(root, table.queries, num_samples)  # noqa: E731
         else:  # the companion protocol: a fresh draw per seed, each query's draw independent of the others
             draws = _draws(root, table.queries, split, seed)
             noise_seeds = [d.noise_seed for d in draws]
@@ -368,6 +375,8 @@ def row_metrics(conditions: Conditions, table: QueryTable, threshold: float, con
     if negatives:
         summary["negative"], pias = {}, {}
         binarized_positive = positive_up > threshold
+        # the extended-set confidences of every map, positives first (negatives are scored in the same pass)
+        confidences = [metrics.map_confidence(positive_up)]
         for kind, maps in conditions.negatives.items():
             repeat = maps.maps.shape[0] // len(table.queries)
             kind_pia, kind_iou = [], []
@@ -375,6 +384,7 @@ def row_metrics(conditions: Conditions, table: QueryTable, threshold: float, con
                 queries = torch.arange(rows.start, rows.start + len(up)) % len(table.queries)
                 kind_pia.append(metrics.pia(up, threshold))
                 kind_iou.append(metrics.binary_map_iou(binarized_positive[queries], up > threshold))
+                confidences.append(metrics.map_confidence(up))
             pias[kind] = torch.cat(kind_pia)
             maxima = maps.maps.flatten(1).amax(1)
             beats = metrics.max_beats(positive_max.repeat(repeat), maxima)
@@ -386,14 +396,10 @@ def row_metrics(conditions: Conditions, table: QueryTable, threshold: float, con
             summary["maxima"][kind] = _stats(maxima)
             arrays[f"max_{kind}"], arrays[f"pia_{kind}"] = maxima.numpy(), pias[kind].numpy()
         summary["f_scores"] = metrics.negative_f_scores(cious["universal"], pias)
-        confidences = [metrics.map_confidence(positive_up)]
-        sources = [torch.ones(len(table.queries), dtype=torch.bool)]
-        for kind, maps in conditions.negatives.items():
-            confidences += [metrics.map_confidence(up) for _, up in upsampled(maps.maps, config.size)]
-            sources.append(torch.zeros(maps.maps.shape[0], dtype=torch.bool))
-        n_neg = sum(len(s) for s in sources[1:])
+        n_neg = sum(maps.maps.shape[0] for maps in conditions.negatives.values())
+        is_positive = torch.arange(len(table.queries) + n_neg) < len(table.queries)
         summary["extended"] = metrics.extended_summary(torch.cat(confidences), torch.cat(
-            [cious["median"], torch.zeros(n_neg, dtype=cious["median"].dtype)]), torch.cat(sources))
+            [cious["median"], torch.zeros(n_neg, dtype=cious["median"].dtype)]), is_positive)
     if conditions.visual is not None and conditions.positive.audio is not None:
         summary["retrieval"] = metrics.retrieval_recall(conditions.positive.audio, conditions.visual,
                                                         config.retrieval_ks, table.class_names, table.class_names)

@@ -307,12 +307,10 @@ def _load_uint8_images(root: Path, items: Sequence[dict], size: int, context: fl
 
 
 def _labelled_clips(root: Path, queries, classes: list[str], num_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from sslsan.audio import load_audio
-    from sslsan.data.records import resolve
+    from sslsan.evaluate import positive_waves
 
     keep = [q for q in queries if q.class_name in classes]
-    waves = np.stack([fit_length(load_audio(resolve(root, q.audio)), num_samples) for q in keep])
-    return torch.from_numpy(waves), torch.tensor([classes.index(q.class_name) for q in keep])
+    return positive_waves(root, keep, num_samples), torch.tensor([classes.index(q.class_name) for q in keep])
 
 
 def _background_images(root: Path, items: Sequence[dict], size: int, config: PretrainConfig) -> torch.Tensor:
