@@ -111,6 +111,31 @@ def bf16_is_fast(device) -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def describe_device(device, amp: bool = True) -> str:
+    """What the numbers were computed on, for protocol blocks: ``"cpu (Intel Xeon …, 2 threads), bfloat16
+    autocast"``. The precision matters: CPUs with native bf16 (AMX, AVX512-BF16) train and evaluate in bfloat16,
+    others in float32, so the same seed gives slightly different numbers on the two kinds of machine."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    elif device.type == "cpu":
+        name = "unknown CPU"
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+        name = f"{name}, {torch.get_num_threads()} threads"
+    else:
+        name = device.type
+    precision = "bfloat16 autocast" if amp and bf16_is_fast(device) else "float32"
+    return f"{device} ({name}), {precision}"
+
+
 def autocast(device, requested: bool = True):
     """bfloat16 autocast on ``device`` when ``requested`` and fast there (:func:`bf16_is_fast`), else a no-op."""
     import torch

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from sslsan.audio import fit_length, load_audio
 from sslsan.data.records import Query, box_map, resolve
 from sslsan.models import AVModel, upsample
-from sslsan.config import quiet
+from sslsan.config import describe_device, quiet
 from sslsan.negatives import NoiseConfig, seeded_noise
 
 #: The companion paper's evaluation seeds (noise and offscreen audio are re-drawn for each and pooled).
@@ -504,7 +504,7 @@ def evaluate(model: AVModel, data: Path, config: EvalConfig = EvalConfig(), *, d
                                   f"{config.threshold_quantile} of negative-audio map maxima "
                                   f"({config.threshold_combine})"},
         "success_thresholds": "cIoU@0.5; AUC over t = 0, 0.05, …, 1",
-        "device": str(dev), "code": code_version(), "model": model.config.__dict__,
+        "device": describe_device(dev), "code": code_version(), "model": model.config.__dict__,
     }
     return {"protocol": protocol, "rows": report_rows}, arrays
 

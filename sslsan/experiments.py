@@ -168,11 +168,12 @@ def references_of(reports: dict[str, list[tuple[dict, dict]]]) -> dict[str, dict
 
 def describe(p: Plan, data: Path | None = None, device: str = "auto") -> str:
     """The protocol header every notebook prints: data, split sizes, seeds, budgets, device, code version."""
-    from sslsan.config import display_path
+    from sslsan.config import describe_device, display_path
     from sslsan.evaluate import code_version
     from sslsan.train import pick_device
 
-    lines = [f"code: {code_version()} | device: {pick_device(device)}" + (" | SMOKE RUN" if p.smoke else ""),
+    lines = [f"code: {code_version()} | device: {describe_device(pick_device(device), p.base.amp)}"
+             + (" | SMOKE RUN" if p.smoke else ""),
              f"dataset: IS3+-mini preset '{p.data_preset}', seed {p.data_seed}"]
     if data is not None:
         from sslsan.data.is3 import read_info

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sslsan.config import autocast, quiet
+from sslsan.config import autocast, describe_device, quiet
 from sslsan.audio import LogSpectrogram, fit_length, get_preset
 from sslsan.models import IMAGENET_MEAN, IMAGENET_STD, TRUNK_CHANNELS, resnet18_trunk
 
@@ -43,7 +43,9 @@ class PretrainConfig:
     class: without them the trunk answers to background photo texture as strongly as to objects. ``grayscale``:
     probability of a grey crop (held-out sprites of a class differ in colour more than in shape).
     Audio: ``spec_masks`` frequency and as many time masks per clip (SpecAugment), on top of the waveform
-    augmentation; both fight the memorisation of a few recordings per class."""
+    augmentation; both fight the memorisation of a few recordings per class. Both kinds: ``mixup`` > 0 mixes every
+    input with another one of the batch at a Beta(mixup, mixup) weight and mixes the targets alike (Zhang et al.,
+    2018; for sounds, Tokozume et al.'s between-class learning)."""
 
     steps: int = 600
     batch_size: int = 64
@@ -61,6 +63,7 @@ class PretrainConfig:
     background_fraction: float = 0.2
     grayscale: float = 0.2
     spec_masks: int = 2
+    mixup: float = 0.0
 
 
 class ImageClassifier(nn.Module):
@@ -108,6 +111,17 @@ def spec_augment(spec: torch.Tensor, masks: int, max_width: float = 0.125) -> to
             shape = (batch, 1, size, 1) if axis == 2 else (batch, 1, 1, size)
             spec = torch.where(hit.view(shape), fill, spec)
     return spec
+
+
+def mix_batch(inputs: torch.Tensor, targets: torch.Tensor, alpha: float, rng: np.random.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup: ``λ·x_i + (1-λ)·x_π(i)`` with ``λ ~ Beta(alpha, alpha)`` per sample and a random pairing ``π``;
+    targets (``B×classes`` probabilities) mixed with the same ``λ``. Returns new tensors of the same shapes."""
+    weight = torch.from_numpy(rng.beta(alpha, alpha, size=len(inputs)).astype(np.float32))
+    partner = torch.from_numpy(rng.permutation(len(inputs)))
+    shape = (-1,) + (1,) * (inputs.dim() - 1)
+    mixed = weight.view(shape) * inputs + (1 - weight.view(shape)) * inputs[partner]
+    return mixed, weight[:, None] * targets + (1 - weight[:, None]) * targets[partner]
 
 
 def augment_images(images: torch.Tensor, size: int, generator: torch.Generator, grayscale: float = 0.0
@@ -197,12 +211,16 @@ def pretrain_image(images: torch.Tensor, labels: torch.Tensor, val_images: torch
     torch.manual_seed(config.seed)
     model = ImageClassifier(num_classes, config.last_stride).to(device)
     generator = torch.Generator().manual_seed(config.seed)
+    mix_rng = np.random.default_rng([config.seed, 1])
     val_inputs = F.interpolate(val_images.float() / 255.0, size=config.image_size, mode="bilinear",
                                antialias=True, align_corners=False)
 
     def make_batch(step):
         index = torch.randint(len(labels), (config.batch_size,), generator=generator)
-        return augment_images(images[index], config.image_size, generator, config.grayscale), labels[index]
+        inputs = augment_images(images[index], config.image_size, generator, config.grayscale)
+        if config.mixup > 0:
+            return mix_batch(inputs, F.one_hot(labels[index], num_classes).float(), config.mixup, mix_rng)
+        return inputs, labels[index]
 
     history = _fit(model, make_batch, lambda m: accuracy(m, val_inputs, val_labels, device, amp=config.amp),
                    config, device, "image pretraining", progress)
@@ -229,7 +247,10 @@ def pretrain_audio(clips: Sequence[np.ndarray], labels: torch.Tensor, val_waves:
             wave = clips[i] if augment is None else augment(clips[i], rng)
             offset = int(rng.integers(0, max(1, len(wave) - num_samples + 1)))
             waves.append(fit_length(wave, num_samples, offset))
-        return torch.from_numpy(np.stack(waves)), labels[torch.as_tensor(index)]
+        waves, targets = torch.from_numpy(np.stack(waves)), labels[torch.as_tensor(index)]
+        if config.mixup > 0:
+            return mix_batch(waves, F.one_hot(targets, num_classes).float(), config.mixup, rng)
+        return waves, targets
 
     history = _fit(model, make_batch, lambda m: accuracy(m, val_waves, val_labels, device, amp=config.amp),
                    config, device, "audio pretraining", progress)
@@ -252,9 +273,12 @@ def save_trunk(model: nn.Module, history: list[dict], config: PretrainConfig, pa
 # ------------------------------------------------------------------------------------ IS3+-mini glue + CLI
 
 #: Budgets of the book's pretraining stage on 2 CPU cores (steps, not seconds, so the result is reproducible).
-#: Images: 64 px object-centred crops with the stride-2 trunk (about 0.6 s a step on 2 cores); the audio-visual
-#: stage then runs the same weights on 112 px scenes with a stride-1 last stage (LVS does the same with ImageNet).
-IMAGE_PRETRAIN = PretrainConfig(steps=400, batch_size=64, lr=2e-3, image_size=64, last_stride=2)
+#: Images: 64 px object-centred crops with the stride-2 trunk (0.27 s a step on 2 cores with bf16/AMX, about
+#: 0.6 s in float32); the audio-visual stage then runs the same weights on 112 px scenes with a stride-1 last stage
+#: (LVS does the same with ImageNet). Mixup and 800 rather than 400 steps: with the same audio trunk, one EZ-VSL run
+#: found both objects of a seen image in 0.79 of images instead of 0.67, and pointed right on unseen ones in 0.48
+#: instead of 0.46 (audio mixup did not help: accuracy on unseen recordings 0.34 instead of 0.36).
+IMAGE_PRETRAIN = PretrainConfig(steps=800, batch_size=64, lr=2e-3, image_size=64, last_stride=2, mixup=0.2)
 AUDIO_PRETRAIN = PretrainConfig(steps=500, batch_size=48, lr=1e-3)
 
 
@@ -396,6 +420,7 @@ def run_pretraining(data: Path, out: Path, what: Sequence[str] = ("image", "audi
             raise ValueError(f"unknown pretraining target {kind!r}; use image and/or audio")
         extra["dataset_classes"] = classes
         extra["seconds"] = round(time.perf_counter() - started, 1)
+        extra["device"] = describe_device(dev, config.amp)
         save_trunk(model, history, config, path, extra)
         done[kind] = path
     return done

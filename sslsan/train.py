@@ -27,7 +27,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 import sslsan
-from sslsan.config import autocast, quiet
+from sslsan.config import autocast, describe_device, quiet
 from sslsan.data.augment import AudioAugment
 from sslsan.data.records import Query
 from sslsan.losses import TAU, SaNConfig, ezvsl_loss, san_loss
@@ -612,7 +612,7 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
         write_json(files.done, {"epochs": config.epochs, "steps": steps_per_epoch * config.epochs,
                                 "train_seconds": round(total, 1),
                                 "s_per_step": round(total / max(1, steps_per_epoch * config.epochs), 4),
-                                "device": str(dev), "world_size": world})
+                                "device": describe_device(dev, config.amp), "world_size": world})
     return model
 
 

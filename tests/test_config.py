@@ -68,3 +68,11 @@ def test_quiet_hides_bars_when_asked_or_when_tqdm_disable_is_set(monkeypatch):
     assert quiet(True)
     monkeypatch.setenv("TQDM_DISABLE", "0")
     assert not quiet(True)
+
+
+def test_describe_device_names_the_precision(monkeypatch):
+    text = config.describe_device("cpu", amp=False)
+    assert text.startswith("cpu (") and text.endswith("float32") and "threads" in text
+    monkeypatch.setattr(config, "bf16_is_fast", lambda device: True)
+    assert config.describe_device("cpu").endswith("bfloat16 autocast")
+    assert config.describe_device("cpu", amp=False).endswith("float32")  # asked for float32: float32

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from sslsan.pretrain import (AUDIO_PRETRAIN, IMAGE_PRETRAIN, augment_images, background_crop, object_crop,
-                             run_pretraining, spec_augment)
+from sslsan.pretrain import (AUDIO_PRETRAIN, IMAGE_PRETRAIN, augment_images, background_crop, mix_batch,
+                             object_crop, run_pretraining, spec_augment)
 from sslsan.train import build_model, preset
 
 
@@ -52,10 +52,32 @@ def test_spec_augment_masks_bands_and_spans_with_the_clip_mean():
     assert torch.allclose(out[changed], means[changed])
 
 
+def test_mix_batch_mixes_inputs_and_targets_with_the_same_weight():
+    rng = np.random.default_rng(0)
+    inputs = torch.randn(32, 3, 5, 5)
+    labels = torch.arange(32) % 4
+    targets = torch.nn.functional.one_hot(labels, 4).float()
+    mixed, soft = mix_batch(inputs, targets, 0.4, rng)
+    assert mixed.shape == inputs.shape and soft.shape == targets.shape
+    assert torch.allclose(soft.sum(1), torch.ones(32))
+    # Recover each sample's weight and partner from the mixed input, then check the target used the same ones.
+    again = np.random.default_rng(0)
+    weight = torch.from_numpy(again.beta(0.4, 0.4, size=32).astype(np.float32))
+    partner = torch.from_numpy(again.permutation(32))
+    for i in range(32):
+        expected = weight[i] * inputs[i] + (1 - weight[i]) * inputs[partner[i]]
+        assert torch.allclose(mixed[i], expected, atol=1e-6)
+        own, other = labels[i], labels[partner[i]]
+        assert soft[i, own] >= (weight[i] if own != other else 1.0) - 1e-6
+    assert (soft.max(1).values < 0.999).any()  # some targets really are mixtures
+    assert not torch.equal(mixed, inputs)
+
+
 @pytest.mark.slow
 def test_pretraining_runs_reports_and_is_reused(tiny, tmp_path):
     image = replace(IMAGE_PRETRAIN, steps=3, batch_size=8)
-    audio = replace(AUDIO_PRETRAIN, steps=3, batch_size=8)
+    audio = replace(AUDIO_PRETRAIN, steps=3, batch_size=8, mixup=0.4)  # soft targets through both classifiers
+    assert image.mixup > 0
     done = run_pretraining(tiny, tmp_path, ("image", "audio"), image, audio, progress=False)
     for kind in ("image", "audio"):
         report = json.loads(done[kind].with_suffix(".json").read_text())
