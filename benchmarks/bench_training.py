@@ -34,9 +34,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="write the timings as JSON here")
     args = parser.parse_args()
 
-    import torch
-
     from sslsan import experiments
+    from sslsan.config import describe_device
     from sslsan.evaluate import EvalConfig, evaluate
     from sslsan.pretrain import run_pretraining
     from sslsan.train import load_run, pick_device, train
@@ -73,12 +72,12 @@ def main() -> int:
             evaluate(model, data, config, references=(), seed=0, audio_start=train_config.audio_start,
                      cache_dir=cache)
             timings[name] = time.perf_counter() - started
-    print(f"device {pick_device()} | torch threads {torch.get_num_threads()} | load average before {load:.2f}, "
-          f"after {os.getloadavg()[0]:.2f}")
+    device = describe_device(pick_device())
+    print(f"device {device} | load average before {load:.2f}, after {os.getloadavg()[0]:.2f}")
     for name, seconds in timings.items():
         print(f"{name:45s} {seconds:7.1f} s  ({seconds / 60:.1f} min)")
     if args.out:
-        args.out.write_text(json.dumps({"device": str(pick_device()), "timings_s": timings}, indent=1) + "\n")
+        args.out.write_text(json.dumps({"device": device, "timings_s": timings}, indent=1) + "\n")
     return 0
 
 
