@@ -12,7 +12,7 @@ before and after (other work on the machine slows everything down).
 
 Usage::
 
-    python benchmarks/bench_training.py                    # everything (about 15 min on 2 cores)
+    python benchmarks/bench_training.py                    # everything (9 min on 2 bf16-capable cores)
     python benchmarks/bench_training.py --reuse-pretrained  # skip (1): time runs on the book's pretrained trunks
     python benchmarks/bench_training.py --out results.json  # also write the numbers as JSON
 """
