@@ -163,17 +163,22 @@ def _schedule(step: int, config: PretrainConfig) -> float:
 def _fit(model: nn.Module, make_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
          evaluate: Callable[[nn.Module], float], config: PretrainConfig, device: torch.device, desc: str,
          progress: bool = True, eval_every: int = 100) -> list[dict]:
-    """The shared classifier loop: AdamW, warm-up + cosine, bf16 autocast, label smoothing, periodic validation."""
+    """The shared classifier loop: AdamW, warm-up + cosine, bf16 autocast, label smoothing, optional mixup of the
+    batches ``make_batch`` returns (inputs, class indices), periodic validation."""
     from tqdm.auto import tqdm
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _schedule(s, config))
     history, losses = [], []
+    mix_rng = np.random.default_rng([config.seed, 1])
     bar = tqdm(range(config.steps), desc=desc, disable=quiet(progress), leave=False)
     start = time.perf_counter()
     for step in bar:
         model.train()
         inputs, labels = make_batch(step)
+        if config.mixup > 0:
+            inputs, labels = mix_batch(inputs, F.one_hot(labels, model.head.out_features).float(), config.mixup,
+                                       mix_rng)
         with autocast(device, config.amp):
             logits = model(inputs.to(device))
         loss = F.cross_entropy(logits.float(), labels.to(device), label_smoothing=config.label_smoothing)
@@ -211,16 +216,12 @@ def pretrain_image(images: torch.Tensor, labels: torch.Tensor, val_images: torch
     torch.manual_seed(config.seed)
     model = ImageClassifier(num_classes, config.last_stride).to(device)
     generator = torch.Generator().manual_seed(config.seed)
-    mix_rng = np.random.default_rng([config.seed, 1])
     val_inputs = F.interpolate(val_images.float() / 255.0, size=config.image_size, mode="bilinear",
                                antialias=True, align_corners=False)
 
     def make_batch(step):
         index = torch.randint(len(labels), (config.batch_size,), generator=generator)
-        inputs = augment_images(images[index], config.image_size, generator, config.grayscale)
-        if config.mixup > 0:
-            return mix_batch(inputs, F.one_hot(labels[index], num_classes).float(), config.mixup, mix_rng)
-        return inputs, labels[index]
+        return augment_images(images[index], config.image_size, generator, config.grayscale), labels[index]
 
     history = _fit(model, make_batch, lambda m: accuracy(m, val_inputs, val_labels, device, amp=config.amp),
                    config, device, "image pretraining", progress)
@@ -247,10 +248,7 @@ def pretrain_audio(clips: Sequence[np.ndarray], labels: torch.Tensor, val_waves:
             wave = clips[i] if augment is None else augment(clips[i], rng)
             offset = int(rng.integers(0, max(1, len(wave) - num_samples + 1)))
             waves.append(fit_length(wave, num_samples, offset))
-        waves, targets = torch.from_numpy(np.stack(waves)), labels[torch.as_tensor(index)]
-        if config.mixup > 0:
-            return mix_batch(waves, F.one_hot(targets, num_classes).float(), config.mixup, rng)
-        return waves, targets
+        return torch.from_numpy(np.stack(waves)), labels[torch.as_tensor(index)]
 
     history = _fit(model, make_batch, lambda m: accuracy(m, val_waves, val_labels, device, amp=config.amp),
                    config, device, "audio pretraining", progress)
