@@ -18,6 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from sslsan.data import is3
+from sslsan.data.mini.assets import ensure_assets
+from sslsan.data.mini.build import build_dataset
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -28,9 +32,6 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary build")
     args = parser.parse_args()
 
-    from sslsan.data.assets import ensure_assets
-    from sslsan.data.is3plus_mini import build_dataset, layout_baselines
-    from sslsan.data import is3
 
     started = time.perf_counter()
     ensure_assets()
@@ -53,7 +54,6 @@ def main() -> None:
         "parts": info.extra.get("parts"), "disk_mb": int(size),
         "loadavg_1m_before": round(load_before[0], 2), "loadavg_1m_after": round(load_after[0], 2),
         "main_process_cpu_s": round(time.process_time() - cpu_before, 1),
-        "layout_baselines": {k: round(v, 3) for k, v in layout_baselines(out).items()},
     }
     print(json.dumps(report, indent=1))
     if not args.out and not args.keep:

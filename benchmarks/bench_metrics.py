@@ -191,12 +191,13 @@ def disagreements(ours: dict, theirs: dict) -> list[str]:
 
 
 def describe_path(device: torch.device) -> str:
-    """Which implementation sslsan.metrics uses for these inputs (see sslsan.metrics.CPU_BACKEND)."""
-    if device.type != "cpu":
+    """Which implementation sslsan.metrics uses for these inputs (the rule of sslsan.metrics.CPU_BACKEND)."""
+    if device.type != "cpu" or metrics.CPU_BACKEND == "torch":
         return f"torch on {device}"
-    if metrics._kernels_for(torch.empty(0)) is None:
-        return "torch on the CPU"
-    import numba
+    try:
+        import numba  # only to name its version; sslsan.metrics imports it on first use
+    except ImportError:
+        return "torch on the CPU (numba is not installed)"
     return f"numba {numba.__version__} kernels"
 
 

@@ -34,11 +34,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="write the timings as JSON here")
     args = parser.parse_args()
 
-    from sslsan import experiments
-    from sslsan.config import describe_device
+    from sslsan import experiments  # imported after parsing: --help stays instant
+    from sslsan.config import describe_device, pick_device
     from sslsan.evaluate import EvalConfig, evaluate
     from sslsan.pretrain import run_pretraining
-    from sslsan.train import load_run, pick_device, train
+    from sslsan.runs import load_run
+    from sslsan.train import train
 
     plan = experiments.plan(False)
     data = experiments.ensure_data(plan)

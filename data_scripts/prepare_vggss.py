@@ -8,8 +8,8 @@ then organises a downloaded folder (``--source``) or archive (``--archive``) int
 
     DEST/frames/<id>.jpg  DEST/audio/<id>.wav  DEST/vggss.json  DEST/vggss_test.csv  (+ heard/unheard/extended lists)
 
-checks it with the readers of :mod:`sslsan.data.real`, and writes ``DEST/sslsan_manifest.json``. Re-running is safe:
-files already in place are left alone.
+checks it with the readers of :mod:`sslsan.data.vggss` and :mod:`sslsan.data.extended`, and writes
+``DEST/sslsan_manifest.json``. Re-running is safe: files already in place are left alone.
 
 Example::
 
@@ -22,10 +22,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from sslsan.data import real
+from sslsan.data.extended import read_extended
+from sslsan.data.lists import quiet_reports, read_id_list
+from sslsan.data.metadata import DATASET_METADATA, MANIFEST_NAME, SOURCES
+from sslsan.data.vggss import VGGSS_TEST_LISTS, read_vggss
 
-METADATA = real.DATASET_METADATA["vggss"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared part is a sibling file (tests load us by path)
+import _prepare_common as common  # noqa: E402
+
+METADATA = DATASET_METADATA["vggss"]
 REQUIRED = ("vggss.json", "vggss_test.csv")
+EXTENDED = "vggss_test_plus_silent.csv"
+WIDTH = 28  # of the file-name column
 
 
 def how_to_get() -> str:
@@ -33,14 +41,14 @@ def how_to_get() -> str:
     lines = [
         "VGG-SS (Chen et al., CVPR 2021): what to download, and from where",
         "  1. Boxes and id lists: public GitHub files, pinned by commit and sha256 (--fetch-metadata downloads them):",
-        *(f"       {name:28s} {real.PINNED[name].url}" for name in METADATA),
+        *common.pinned_lines(METADATA, WIDTH),
         "  2. Media: sslsan cannot download them (YouTube clips, not redistributable). VGG-SS is described on the LVS",
-        f"     project page {real.SOURCES['vggss']}; the clips belong to VGGSound ({real.SOURCES['vggsound']}).",
+        f"     project page {SOURCES['vggss']}; the clips belong to VGGSound ({SOURCES['vggsound']}).",
         "     For clip <youtube id>_<start seconds, 6 digits> (e.g. zpWuikVorYg_000032) you need",
         "     frames/<id>.jpg = the middle frame of the 10 s clip, audio/<id>.wav = its 10 s of audio (16 kHz mono).",
         "     Some clips are gone from YouTube; this script counts what is missing.",
         "  3. Extended VGG-SS (SLAVC) needs the media of 379 more clips, in SLAVC's 'Extended-VGG-Sound Source'",
-        f"     archive on Google Drive: {real.SOURCES['extended_vggss']}",
+        f"     archive on Google Drive: {SOURCES['extended_vggss']}",
         "  This script does not download from YouTube or Google Drive: get the media there, then pass --source or",
         "  --archive.",
     ]
@@ -48,132 +56,58 @@ def how_to_get() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Organise and check VGG-SS for sslsan (see the module docstring).")
-    parser.add_argument("--dest", type=Path, required=True, help="dataset folder to create or complete")
-    parser.add_argument("--source", type=Path, help="folder holding the downloaded frames and audio")
-    parser.add_argument("--archive", type=Path, help="downloaded .zip/.tar archive (unpacked into DEST/_downloads)")
-    parser.add_argument("--source-layout", choices=real.MEDIA_LAYOUTS, default="frames-audio",
-                        help="how the source holds the media (default: frames/ and audio/ folders)")
-    parser.add_argument("--metadata-dir", type=Path, help="folder with local copies of the metadata files")
-    parser.add_argument("--fetch-metadata", action="store_true", help="download missing metadata files (internet)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="download timeout in seconds (default 30)")
-    parser.add_argument("--mode", choices=real.PLACE_MODES, default="copy", help="how media are placed (default copy)")
-    parser.add_argument("--overwrite", action="store_true", help="replace files in DEST that differ from the source")
-    parser.add_argument("--invalid-boxes", choices=real.INVALID_BOX_POLICIES, default="drop",
-                        help="what the check does with boxes empty in the 224 frame (default drop; see read_vggss)")
-    parser.add_argument("--check-media", action="store_true", help="also open every image and audio file")
-    parser.add_argument("--strict", action="store_true", help="exit with status 1 if any listed clip lacks media")
-    parser.add_argument("--dry-run", action="store_true", help="print what would be done and stop")
+    parser = common.make_parser("Organise and check VGG-SS for sslsan (see the module docstring).")
+    common.add_source_options(parser, source="folder holding the downloaded frames and audio", layout=(
+        "frames-audio", "how the source holds the media (default: frames/ and audio/ folders)"))
+    common.add_run_options(parser, placed="media", strict="listed clip", invalid_boxes=(
+        "what the check does with boxes empty in the 224 frame (default drop; see read_vggss)"))
     return parser
 
 
 def plan(args: argparse.Namespace) -> list[str]:
     """The steps this run will take."""
-    steps = [f"metadata: make {', '.join(METADATA)} present in {args.dest} "
-             f"({'download missing ones' if args.fetch_metadata else 'no download'}"
-             f"{f', copy from {args.metadata_dir}' if args.metadata_dir else ''}; sha256 checked)"]
-    if args.archive:
-        steps.append(f"unpack {args.archive} into {args.dest / '_downloads'}")
-    if args.source or args.archive:
-        steps.append(f"place ({args.mode}) frames/<id>.jpg and audio/<id>.wav for the test and extended ids "
-                     f"from {args.source or 'the unpacked archive'} (layout {args.source_layout})")
-    else:
-        steps.append("no --source/--archive: only check what is already in DEST")
-    steps.append("check with sslsan.data.real.read_vggss (test, heard, unheard) and read_extended; "
-                 f"write {args.dest / real.MANIFEST_NAME}")
-    return steps
+    return [f"metadata: make {', '.join(METADATA)} present in {args.dest} {common.metadata_origin(args)}",
+            *common.source_steps(args, f"place ({args.mode}) frames/<id>.jpg and audio/<id>.wav for the test and "
+                                       f"extended ids from {args.source or 'the unpacked archive'} "
+                                       f"(layout {args.source_layout})"),
+            "check with sslsan.data.vggss.read_vggss (test, heard, unheard) and read_extended; "
+            f"write {args.dest / MANIFEST_NAME}"]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    print(how_to_get())
-    print("\nThis run will:")
-    for step in plan(args):
-        print(f"  - {step}")
+    common.announce(how_to_get(), plan(args))
     if args.dry_run:
         return 0
-    dest: Path = args.dest
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        statuses = real.obtain_metadata(METADATA, dest, metadata_dir=args.metadata_dir, fetch=args.fetch_metadata,
-                                        timeout=args.timeout, overwrite=args.overwrite)
-    except (real.ChecksumError, real.DownloadError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    present = common.obtain(args, METADATA, width=WIDTH, required=REQUIRED)
+    if present is None:
         return 1
-    print("\nMetadata:")
-    for status in statuses:
-        print(f"  {status.name:28s} {status.state:9s} {status.detail}")
-    absent = [s.name for s in statuses if s.state == "missing" and s.name in REQUIRED]
-    if absent:
-        print(f"error: {', '.join(absent)} missing; pass --fetch-metadata (internet) or --metadata-dir",
-              file=sys.stderr)
-        return 1
-    present = {s.name for s in statuses if s.state != "missing"}
-
-    ids = real.read_id_list(dest / "vggss_test.csv")
-    image_ids, audio_ids = set(ids), set(ids)
-    if "vggss_test_plus_silent.csv" in present:
-        pairs = real.read_extended_list(dest / "vggss_test_plus_silent.csv")
-        image_ids |= {video for video, _ in pairs}
-        audio_ids |= {audio for _, audio in pairs}
-    try:
-        media = real.media_source(dest, source=args.source, archive=args.archive,
-                                  contains=("frames", "audio") if args.source_layout == "frames-audio" else ())
-        if media is not None:
-            result = real.organise_pairs(media, args.source_layout, dest, image_ids, audio_ids, mode=args.mode,
-                                         overwrite=args.overwrite)
-            print(f"\nMedia from {media}: {result.placed} placed, {result.unchanged} already in place, "
-                  f"{len(result.missing)} not found in the source")
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-
-    with real.quiet_reports():
-        return check(args, dest, present)
+    image_ids, audio_ids = common.extended_ids(args.dest, EXTENDED, present, read_id_list(args.dest / "vggss_test.csv"))
+    failed = common.place_frames_audio(args, image_ids, audio_ids)
+    if failed:
+        return failed
+    with quiet_reports():
+        return check(args, args.dest, present)
 
 
 def check(args: argparse.Namespace, dest: Path, present: set[str]) -> int:
     """Read every list with the library readers, print their reports and write the manifest."""
-    reports = {}
-    problems: list[str] = []
-    if not ((dest / "frames").is_dir() and (dest / "audio").is_dir()):
-        print(f"\nCheck: no media yet ({dest / 'frames'} or {dest / 'audio'} is absent); metadata only")
+    reads = common.Check(dest, args.check_media)
+    if not common.frames_audio_ready(dest):
         present = set()
     try:
-        for subset, list_name in real.VGGSS_TEST_LISTS.items():
-            if list_name not in present:
-                continue
-            queries = real.read_vggss(dest, subset, invalid_boxes=args.invalid_boxes)
-            reports[subset] = queries.report
-            if args.check_media:
-                problems += real.check_media(dest, queries)
-        if "vggss_test_plus_silent.csv" in present:
-            negatives = real.read_extended(dest, "vggss_test_plus_silent.csv")
-            reports["extended_negatives"] = negatives.report
-            if args.check_media:
-                problems += real.check_media(dest, negatives)
-    except (FileNotFoundError, real.AnnotationError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print("\nCheck:")
-    for report in reports.values():
-        print(f"  {report.summary()}")
-    for line in problems:
-        print(f"  unreadable: {line}")
-    manifest = {
-        "dataset": "vggss",
-        "layout": "frames/<id>.jpg, audio/<id>.wav; boxes: vggss.json (normalised, -> int(224*clip(v,0,1)))",
-        "metadata": real.metadata_manifest(dest, METADATA),
-        "invalid_boxes": args.invalid_boxes,
-        "reads": {name: report.as_dict() for name, report in reports.items()},
-        "unreadable_media": problems,
-    }
-    changed = real.write_manifest(dest, manifest)
-    print(f"\nManifest {'written' if changed else 'unchanged'}: {dest / real.MANIFEST_NAME}")
-    if args.strict and (not reports or any(r.missing for r in reports.values()) or problems):
-        print("error: --strict and some listed clips lack media or cannot be read", file=sys.stderr)
-        return 1
-    return 0
+        for subset, list_name in VGGSS_TEST_LISTS.items():
+            if list_name in present:
+                reads.add(subset, read_vggss(dest, subset, invalid_boxes=args.invalid_boxes))
+        if EXTENDED in present:
+            reads.add("extended_negatives", read_extended(dest, EXTENDED))
+    except common.READ_ERRORS as err:
+        return common.fail(err)
+    reads.show()
+    manifest = reads.manifest(
+        "vggss", "frames/<id>.jpg, audio/<id>.wav; boxes: vggss.json (normalised, -> int(224*clip(v,0,1)))",
+        METADATA, invalid_boxes=args.invalid_boxes)
+    return common.finish(args, reads, manifest, lacking="listed clips")
 
 
 if __name__ == "__main__":

@@ -11,13 +11,19 @@ silence and noise in some models, so their "spectrograms" are all zeros; we do n
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
+from math import gcd
+import os
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import get_window, resample_poly
+import soundfile
 import torch
 from torch import nn
+import torchaudio
+
+from sslsan.io import atomic_path
 
 SAMPLE_RATE = 16_000
 
@@ -95,8 +101,6 @@ class LogSpectrogram(nn.Module):
     def __init__(self, config: FrontEndConfig | str = "legacy"):
         super().__init__()
         self.config = get_preset(config) if isinstance(config, str) else config
-        from scipy.signal import get_window
-
         cfg = self.config
         window = torch.as_tensor(get_window(cfg.window, cfg.n_fft, fftbins=True), dtype=torch.float64)
         # PSD 'density' scaling; one-sided spectra double every bin but DC (and Nyquist for even n_fft)
@@ -107,8 +111,6 @@ class LogSpectrogram(nn.Module):
         self.register_buffer("window", window.float(), persistent=False)
         self.register_buffer("scale", scale.float(), persistent=False)
         if cfg.n_mels:
-            import torchaudio
-
             fbanks = torchaudio.functional.melscale_fbanks(
                 cfg.n_fft // 2 + 1, 0.0, cfg.sample_rate / 2, cfg.n_mels, cfg.sample_rate, norm="slaney",
                 mel_scale="slaney",
@@ -174,8 +176,6 @@ def load_audio(
     true and rejected otherwise. Missing, unreadable, empty, non-finite and (unless ``allow_silent``) all-zero
     files raise :class:`AudioFileError` naming the file.
     """
-    import soundfile
-
     path = Path(path)
     if not path.is_file():
         raise AudioFileError(f"{path}: audio file not found")
@@ -199,10 +199,6 @@ def load_audio(
 
 def resample_wave(wave: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
     """Band-limited resampling (polyphase, Kaiser window) of a 1-D waveform."""
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
     if source_rate == target_rate:
         return np.asarray(wave, dtype=np.float32)
     g = gcd(int(source_rate), int(target_rate))
@@ -211,14 +207,9 @@ def resample_wave(wave: np.ndarray, source_rate: int, target_rate: int) -> np.nd
 
 def save_audio(path: str | os.PathLike, wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write a mono 16-bit PCM wav atomically (a temporary file renamed into place)."""
-    import soundfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    soundfile.write(str(tmp), np.clip(np.asarray(wave, dtype=np.float32), -1, 1), sample_rate, subtype="PCM_16",
-                    format="WAV")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        soundfile.write(str(tmp), np.clip(np.asarray(wave, dtype=np.float32), -1, 1), sample_rate,
+                        subtype="PCM_16", format="WAV")
 
 
 def tone(frequency: float, duration: float = 1.0, sample_rate: int = SAMPLE_RATE, amplitude: float = 0.5) -> np.ndarray:

@@ -11,19 +11,30 @@ committed), so a fresh clone executes everything once.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import re
 import time
 from pathlib import Path
+from typing import Sequence
+
+import nbformat
+import yaml
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 import sslsan
-from sslsan.cli import CommandError
 from sslsan.config import SMOKE_ENV, is_smoke
+from sslsan.errors import MissingFileError, SslsanError, UsageError
+from sslsan.io import write_text
 
 STAMP_DIR = Path("_build") / "notebook-stamps"
+
+
+class NotebookError(SslsanError):
+    """A notebook raised while executing (the message names it and the failing cell's error)."""
+
 FAILED_DIR = Path("_build") / "failed-notebooks"
 
 
@@ -33,13 +44,11 @@ def book_root(start: Path | None = None) -> Path:
     for folder in (start, *start.parents):
         if (folder / "_toc.yml").is_file():
             return folder
-    raise CommandError(f"no _toc.yml in {start} or above: run this from the sslsan repository")
+    raise MissingFileError(f"no _toc.yml in {start} or above: run this from the sslsan repository")
 
 
 def toc_notebooks(root: Path) -> list[Path]:
     """The notebooks listed in ``_toc.yml``, in reading order (the order they must execute in)."""
-    import yaml
-
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     found: list[Path] = []
 
@@ -62,8 +71,6 @@ def toc_notebooks(root: Path) -> list[Path]:
 
 def fingerprint(notebook: Path, root: Path) -> str:
     """Hash of what a notebook's outputs depend on: its code cells, the package sources and the pinned env."""
-    import nbformat
-
     digest = hashlib.sha256()
     nb = nbformat.read(notebook, as_version=4)
     for cell in nb.cells:
@@ -85,12 +92,8 @@ def execute_notebook(notebook: Path, output: Path | None = None, timeout: int = 
     """Run every cell of ``notebook`` in a fresh kernel (cwd = its folder) and write the executed copy.
 
     ``output`` defaults to the notebook itself. The write is atomic; when a cell raises, the original file is
-    left untouched, the failed copy goes to ``failed_dir`` (if given) and a :class:`CommandError` names the cell.
+    left untouched, the failed copy goes to ``failed_dir`` (if given) and a :class:`NotebookError` names the cell.
     """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
     output = output or notebook
     nb = nbformat.read(notebook, as_version=4)
     nb.metadata.pop("widgets", None)  # a previous run's widget state would outlive the widgets that made it
@@ -109,34 +112,28 @@ def execute_notebook(notebook: Path, output: Path | None = None, timeout: int = 
             where = f"the partly executed copy is {failed_dir / notebook.name}"
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()  # drop the traceback's colour codes
         last_line = text.splitlines()[-1] if text else repr(err)
-        raise CommandError(
+        raise NotebookError(
             f"{notebook.name} raised while executing: {last_line}\n  {where}; {notebook.name} itself was not changed"
         ) from err
     elapsed = time.perf_counter() - start
     nb.metadata.pop("papermill", None)
-    tmp = output.with_name(f".{output.name}.tmp")
-    nbformat.write(nb, tmp)
-    os.replace(tmp, output)
+    text = nbformat.writes(nb)
+    write_text(output, text if text.endswith("\n") else text + "\n")  # as nbformat.write ends the file
     return elapsed
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("notebooks", nargs="*", type=Path,
-                        help="notebooks to execute (default: every notebook in _toc.yml, in order)")
-    parser.add_argument("--force", action="store_true", help="execute even when nothing changed")
-    parser.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell (default 3600)")
-    parser.add_argument("--list", action="store_true", help="only list the notebooks and whether they are stale")
-
-
-def run(args: argparse.Namespace) -> int:
+def execute_book(notebooks: Sequence[Path] = (), *, force: bool = False, timeout: int = 3600,
+                 list_only: bool = False) -> None:
+    """Execute ``notebooks`` (default: every notebook of ``_toc.yml``, in order) whose fingerprint changed, or all
+    with ``force``; ``list_only`` only says which are stale."""
     if is_smoke():
-        raise CommandError(f"{SMOKE_ENV} is set: smoke outputs must never be written into the book's notebooks; "
+        raise UsageError(f"{SMOKE_ENV} is set: smoke outputs must never be written into the book's notebooks; "
                            f"unset it (the tests run smoke copies elsewhere)")
     root = book_root()
-    notebooks = [n.resolve() for n in args.notebooks] or toc_notebooks(root)
+    notebooks = [Path(n).resolve() for n in notebooks] or toc_notebooks(root)
     missing = [str(n) for n in notebooks if not n.is_file()]
     if missing:
-        raise CommandError(f"notebook not found: {', '.join(missing)}")
+        raise MissingFileError(f"notebook not found: {', '.join(missing)}")
     stamp_dir = root / STAMP_DIR
     stamp_dir.mkdir(parents=True, exist_ok=True)
     # Progress bars are for people watching a live session. Saved into the static book, a bar would show only its
@@ -148,17 +145,16 @@ def run(args: argparse.Namespace) -> int:
         stamp = stamp_dir / f"{notebook.stem}.json"
         current = fingerprint(notebook, root)
         stored = json.loads(stamp.read_text()).get("fingerprint") if stamp.is_file() else None
-        fresh = stored == current and not args.force
-        if args.list:
+        fresh = stored == current and not force
+        if list_only:
             print(f"  {'up to date' if fresh else 'stale     '}  {notebook.relative_to(root)}")
             continue
         if fresh:
             print(f"  skip     {notebook.relative_to(root)} (nothing changed since its last execution)")
             continue
         print(f"  execute  {notebook.relative_to(root)} ...", flush=True)
-        seconds = execute_notebook(notebook, timeout=args.timeout, failed_dir=root / FAILED_DIR)
+        seconds = execute_notebook(notebook, timeout=timeout, failed_dir=root / FAILED_DIR)
         # the executed notebook's own fingerprint: code cells are unchanged by execution
-        stamp.write_text(json.dumps({"fingerprint": fingerprint(notebook, root), "seconds": round(seconds, 1)}))
+        write_text(stamp, json.dumps({"fingerprint": fingerprint(notebook, root), "seconds": round(seconds, 1)}))
         print(f"           done in {seconds:.0f} s", flush=True)
     print(f"notebooks ready in {time.perf_counter() - total:.0f} s")
-    return 0

@@ -1,15 +1,19 @@
-"""Run-wide settings: where things are cached, the smoke switch, and seeding.
+"""Run-wide settings: where things are cached, the smoke switch, seeding, named random streams and devices.
 
 Nothing here reads a global ``args``: functions take what they need and return plain values.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import random
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from sslsan.errors import UsageError
 
 SMOKE_ENV = "SSLSAN_SMOKE"
 HOME_ENV = "SSLSAN_HOME"
@@ -42,7 +46,7 @@ def is_smoke(value: bool | str | None = None) -> bool:
         return False
     if text in ("1", "true", "yes", "on"):
         return True
-    raise ValueError(f"{SMOKE_ENV}={value!r}: expected 1/0, true/false, yes/no or on/off")
+    raise UsageError(f"{SMOKE_ENV}={value!r}: expected 1/0, true/false, yes/no or on/off")
 
 
 def announce(smoke: bool) -> None:
@@ -83,8 +87,6 @@ def display_path(path: str | os.PathLike) -> str:
 
 def seed_everything(seed: int) -> np.random.Generator:
     """Seed Python, NumPy and torch from one integer and return a NumPy generator derived from it."""
-    import torch
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -97,8 +99,6 @@ def bf16_is_fast(device) -> bool:
     CUDA: when the GPU supports bf16. CPU: only with native bf16 instructions (AVX512-BF16 or AMX); without them
     (e.g. Ice Lake Xeons) bf16 convolutions run *slower* than float32, so training and evaluation stay in float32.
     """
-    import torch
-
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
@@ -115,8 +115,6 @@ def describe_device(device, amp: bool = True) -> str:
     """What the numbers were computed on, for protocol blocks: ``"cpu (Intel Xeon …, 2 threads), bfloat16
     autocast"``. The precision matters: CPUs with native bf16 (AMX, AVX512-BF16) train and evaluate in bfloat16,
     others in float32, so the same seed gives slightly different numbers on the two kinds of machine."""
-    import torch
-
     device = torch.device(device)
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
@@ -138,7 +136,46 @@ def describe_device(device, amp: bool = True) -> str:
 
 def autocast(device, requested: bool = True):
     """bfloat16 autocast on ``device`` when ``requested`` and fast there (:func:`bf16_is_fast`), else a no-op."""
-    import torch
-
     device = torch.device(device)
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=requested and bf16_is_fast(device))
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` = CUDA when available, else the CPU; otherwise the named device, which must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise UsageError(f"device {name!r}: not a device name (use auto, cpu, cuda or cuda:N)") from err
+    if device.type == "cuda" and (not torch.cuda.is_available()
+                                  or (device.index or 0) >= torch.cuda.device_count()):
+        raise UsageError(f"device {name!r}: no such CUDA device on this machine")
+    return device
+
+
+class Stream(enum.IntEnum):
+    """The named random streams of a training run. A stream's generator depends only on (seed, epoch, stream,
+    rank, index) — see :func:`stream_generator` — which is what makes a resumed run exact.
+
+    The numbers are part of the key, so they never change; a new stream takes a new number.
+    """
+
+    ORDER = 0  # the order of the training pairs in an epoch
+    FLIPS = 1  # which pairs see the mirrored image
+    NEGATIVES = 2  # silence/noise draws of the SaN plug-in (one stream per rank)
+    VIEWS = 3  # which cached augmented audio view each pair gets
+    NOISE_BANK = 99  # the pre-encoded noise clips of a frozen audio prefix (epoch 0)
+
+
+def stream_generator(seed: int, stream: Stream, epoch: int = 0, *, rank: int = 0, index: int = 0
+                     ) -> torch.Generator:
+    """A CPU generator for one named stream.
+
+    The key is ``[seed, epoch, stream + index]``, with ``rank`` appended for ranks above 0: distinct streams,
+    epochs and ranks never share a key (``index`` numbers the chunks of :attr:`Stream.NOISE_BANK` only).
+    """
+    if index and stream is not Stream.NOISE_BANK:
+        raise ValueError(f"stream {stream.name} has no chunks; index must be 0")
+    key = [seed, epoch, int(stream) + index] + ([rank] if rank else [])
+    return torch.Generator().manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))

@@ -1,161 +1,51 @@
 """Evaluation with positive and negative audio: maps, reference rows, metrics, the JSON report.
 
-One pipeline for every row of a report — a trained model, an untrained one, and the audio-agnostic references
-(centre prior, ground truth pooled to the model's grid, objectness of the image trunk):
+One pipeline for every row of a report — a trained model, an untrained one, and the audio-agnostic references of
+:mod:`sslsan.reference_rows` (centre prior, ground truth pooled to the model's grid, objectness of the trunk):
 
     grid maps (N×h×w)  →  upsampled maps (N×224×224)  →  threshold policy  →  metrics
 
-Negative audio follows the companion paper: silence (zeros), white noise N(0, 1) and an offscreen clip of a class
-absent from the image, with noise and offscreen re-drawn for each of its ten seeds and pooled.
+Negative audio follows the companion paper's protocol (:mod:`sslsan.protocol`): silence (zeros), white noise
+N(0, 1) and an offscreen clip of a class absent from the image, with noise and offscreen re-drawn for each of its
+ten seeds and pooled.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+import subprocess
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
-from sslsan.audio import fit_length, load_audio
-from sslsan.data.records import Query, box_map, resolve
-from sslsan.models import AVModel, upsample
-from sslsan.config import describe_device, quiet
+import sslsan
+from sslsan import metrics
+from sslsan.config import describe_device, display_path, pick_device, quiet
+from sslsan.data.is3 import read_class_files, read_info, read_queries
+from sslsan.data.records import Query
+from sslsan.errors import UsageError
+from sslsan.features import (AudioEmbedder, fixed_offscreen_waves, image_maps_of, positive_waves,
+                             unique_image_features)
+from sslsan.io import atomic_path, write_json
+from sslsan.models import AVModel, localization_maps, upsample
 from sslsan.negatives import NoiseConfig, seeded_noise
+from sslsan.protocol import (COMPANION_SEEDS, NEGATIVE_KINDS, QueryTable, dataset_noise, draw_negatives,
+                             query_table)
+from sslsan.reference_rows import (LAYOUT_ROWS, REFERENCE_ROWS, ConditionMaps, centre_prior, objectness,
+                                   pooled_ground_truth)
 
-#: The companion paper's evaluation seeds (noise and offscreen audio are re-drawn for each and pooled).
-COMPANION_SEEDS = (1234, 2345, 3456, 4567, 5678, 6789, 7890, 8901, 9012, 9999)
-NEGATIVE_KINDS = ("silence", "noise", "offscreen")
-
-
-@dataclass
-class ConditionMaps:
-    """Localisation maps of one audio condition on the model's grid, with the embeddings behind them.
-
-    ``maps``: N×h×w cosines (row i = query i); ``audio``: N×C audio embeddings (None for audio-agnostic rows).
-    """
-
-    maps: torch.Tensor
-    audio: torch.Tensor | None = None
-
-
-@dataclass
-class QueryTable:
-    """What the metrics need about each query: its image, ground truth and the other object of its image."""
-
-    queries: list[Query]
-    image_index: np.ndarray  # N: row of the query's image in the list of unique images
-    image_paths: list[str]
-    class_names: list[str]
-    gt: torch.Tensor  # N×S×S box ground truth (union / consensus)
-    other_gt: torch.Tensor  # N×S×S union of the other objects' boxes (zeros when alone)
-    has_other: torch.Tensor  # N bool
-    parts: list[str | None] = field(default_factory=list)
-
-    @property
-    def image_ids(self) -> list[str]:
-        return [q.image_id for q in self.queries]
-
-
-def query_table(queries: Sequence[Query], size: int = 224) -> QueryTable:
-    """Index the queries by image and build their ground-truth maps at ``size``×``size``."""
-    paths: dict[str, int] = {}
-    index = np.array([paths.setdefault(q.image, len(paths)) for q in queries])
-    gts, others, has_other = [], [], []
-    for q in queries:
-        gts.append(box_map(q.boxes, (size, size), q.image_size, q.gt))
-        own = tuple(q.boxes[0]) if q.boxes else None
-        other_boxes = [tuple(float(v) for v in o["gt_box"]) for o in q.extra.get("objects", [])
-                       if own is None or tuple(float(v) for v in o["gt_box"]) != own]
-        others.append(box_map(other_boxes, (size, size), q.image_size, "union"))
-        has_other.append(bool(other_boxes))
-    return QueryTable(
-        queries=list(queries), image_index=index, image_paths=list(paths), class_names=[q.class_name for q in queries],
-        gt=torch.from_numpy(np.stack(gts)), other_gt=torch.from_numpy(np.stack(others)),
-        has_other=torch.tensor(has_other), parts=[q.part for q in queries],
-    )
-
-
-# ------------------------------------------------------------------------------------------ model maps
-
-
-@torch.no_grad()
-def image_maps_of(model: AVModel, root: Path, table: QueryTable, image_size: int, device: torch.device,
-                  batch_size: int = 64, cache_dir: Path | None = None) -> torch.Tensor:
-    """Projected, normalised image maps of every unique image: ``I×C×h×w`` (CPU, float32). The trunk features
-    are cached under ``cache_dir`` (keyed by the trunk's weights), so runs sharing a frozen trunk share them."""
-    from sslsan.train import image_trunk_features
-
-    model.eval()
-    images = [Query(query_id=p, image_id=p, image=p, audio=None) for p in table.image_paths]
-    features = image_trunk_features(model, root, images, image_size, device, cache_dir, batch_size=batch_size,
-                                    progress=False)[:, 0]
-    return torch.cat([model.image.project(features[s : s + batch_size].to(device).float()).cpu()
-                      for s in range(0, len(features), batch_size)])
-
-
-class AudioEmbedder:
-    """Audio embeddings of named clip sets (``N×C``, CPU float32).
-
-    When the first ``start`` stages of the audio trunk were frozen in training (and so are shared by every run
-    that started from the same pretrained trunk), their outputs for each clip set are cached under ``cache_dir``:
-    evaluating many runs then costs only the trainable stages.
-    """
-
-    def __init__(self, model: AVModel, device: torch.device, start: int = 0, cache_dir: Path | None = None,
-                 batch_size: int = 64):
-        from sslsan.train import digest
-
-        self.model, self.device, self.start, self.batch_size = model, device, start, batch_size
-        self.cache_dir = cache_dir if start else None
-        self.key = digest(model.audio.trunk[:start], model.audio.front_end.config, start) if self.cache_dir else ""
-
-    @torch.no_grad()
-    def __call__(self, name: str, make_waves) -> torch.Tensor:
-        import hashlib
-
-        from sslsan.train import cached_tensor
-
-        self.model.eval()
-        audio = self.model.audio
-        if self.cache_dir is None:
-            waves = make_waves()
-            return torch.cat([audio(waves[s : s + self.batch_size].to(self.device)).float().cpu()
-                              for s in range(0, len(waves), self.batch_size)])
-
-        def prefix():
-            waves = make_waves()
-            return torch.cat([audio.prefix(waves[s : s + self.batch_size].to(self.device), self.start)
-                              .to(torch.bfloat16).cpu() for s in range(0, len(waves), self.batch_size)])
-
-        label = hashlib.sha256(name.encode()).hexdigest()[:16]
-        cached = cached_tensor(self.cache_dir, f"eval-audio-{self.key}-{label}", prefix)
-        return torch.cat([audio.embed(audio.features(cached[s : s + self.batch_size].to(self.device).float(),
-                                                     self.start)).float().cpu()
-                          for s in range(0, len(cached), self.batch_size)])
+THRESHOLD_COMBINES = ("hardest", "pooled")
 
 
 def condition_maps(image_maps: torch.Tensor, table: QueryTable, audio: torch.Tensor) -> ConditionMaps:
     """Each query's map: its image's map against its audio embedding (``N×h×w``)."""
-    rows = image_maps[torch.as_tensor(table.image_index)]
-    return ConditionMaps(torch.einsum("nchw,nc->nhw", rows, audio), audio)
-
-
-def clip_waves(root: Path, paths: Sequence[str], num_samples: int) -> torch.Tensor:
-    """Audio files of a dataset as a batch (``N×num_samples``), each centre-cropped (or tiled) to the length."""
-    return torch.from_numpy(np.stack([fit_length(load_audio(resolve(root, path)), num_samples) for path in paths]))
-
-
-def positive_waves(root: Path, queries: Sequence[Query], num_samples: int) -> torch.Tensor:
-    """The queries' own clips."""
-    return clip_waves(root, [q.audio for q in queries], num_samples)
-
-
-def fixed_offscreen_waves(root: Path, queries: Sequence[Query], num_samples: int) -> torch.Tensor:
-    """The offscreen clip fixed in the dataset's manifest for each query (the one every model sees)."""
-    return clip_waves(root, [q.extra["negatives"]["offscreen"]["audio"] for q in queries], num_samples)
+    return ConditionMaps(localization_maps(image_maps[torch.as_tensor(table.image_index)], audio), audio)
 
 
 @torch.no_grad()
@@ -163,8 +53,6 @@ def query_maps(model: AVModel, root: Path, queries: Sequence[Query], waves: torc
                device: str = "auto") -> torch.Tensor:
     """Grid maps (``N×h×w`` cosines) of a few queries, for pictures: each query's image against its own clip, or
     against ``waves`` (``N×samples``: e.g. silence, noise or another object's sound)."""
-    from sslsan.train import pick_device
-
     dev = pick_device(device)
     model = model.to(dev).eval()
     table = query_table(queries, size=8)  # only the image index is needed here
@@ -183,37 +71,6 @@ def audio_conditions(root: Path, query: Query, num_samples: int, noise: NoiseCon
             "silence": torch.zeros(1, num_samples),
             "noise": seeded_noise([negatives["noise_seed"]], num_samples, noise),
             "offscreen": fixed_offscreen_waves(root, [query], num_samples)}
-
-
-# -------------------------------------------------------------------------------------- reference maps
-
-
-def centre_prior(count: int, grid: int, sigma: float = 0.25) -> ConditionMaps:
-    """A Gaussian bump at the image centre (σ = ``sigma`` × image side) on the model's grid, for every query.
-
-    What an audio-agnostic model scores by exploiting the photographer's bias to centre objects.
-    """
-    axis = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid - 0.5
-    bump = torch.exp(-(axis.view(-1, 1) ** 2 + axis.view(1, -1) ** 2) / (2 * sigma**2))
-    return ConditionMaps(bump.expand(count, grid, grid).clone())
-
-
-def pooled_ground_truth(table: QueryTable, grid: int) -> ConditionMaps:
-    """Each query's ground truth averaged over the model's grid cells: the best a grid-resolution map can do
-    under the median policy (its ceiling), and a check that the metric code can reach high scores."""
-    return ConditionMaps(F.adaptive_avg_pool2d(table.gt.unsqueeze(1), grid)[:, 0])
-
-
-@torch.no_grad()
-def objectness(model: AVModel, root: Path, table: QueryTable, image_size: int, device: torch.device,
-               batch_size: int = 64, cache_dir: Path | None = None) -> ConditionMaps:
-    """Audio-agnostic objectness: mean absolute trunk activation per cell (EZ-VSL's object-guided map, OGL)."""
-    from sslsan.train import image_trunk_features
-
-    images = [Query(query_id=p, image_id=p, image=p, audio=None) for p in table.image_paths]
-    features = image_trunk_features(model, root, images, image_size, device, cache_dir, batch_size=batch_size,
-                                    progress=False)[:, 0]
-    return ConditionMaps(features.float().abs().mean(1)[torch.as_tensor(table.image_index)])
 
 
 def upsampled(maps: torch.Tensor, size: int = 224, chunk: int = 256):
@@ -246,6 +103,14 @@ class EvalConfig:
     threshold_combine: str = "hardest"
     retrieval_ks: tuple[int, ...] = (1, 5, 10)
 
+    def __post_init__(self):
+        if not 0 <= self.threshold_quantile <= 1:
+            raise UsageError(f"threshold quantile must be in [0, 1], got {self.threshold_quantile}")
+        if self.threshold_combine not in THRESHOLD_COMBINES:
+            raise UsageError(f"threshold_combine must be one of {THRESHOLD_COMBINES}, got {self.threshold_combine!r}")
+        if self.size < 1 or self.batch_size < 1 or any(k < 1 for k in self.retrieval_ks):
+            raise UsageError("evaluation size, batch size and retrieval ks must be positive")
+
 
 @dataclass
 class Conditions:
@@ -260,21 +125,12 @@ class Conditions:
         return self.negatives[kind].maps.shape[0] // self.positive.maps.shape[0]
 
 
-def _draws(root: Path, queries: Sequence[Query], split: str, seed: int):
-    from sslsan.data.is3 import read_class_files
-    from sslsan.data.negatives_pool import draw_negatives
-
-    return draw_negatives(queries, read_class_files(root, split), seed, root=root)
-
-
 @torch.no_grad()
 def model_conditions(model: AVModel, root: Path, table: QueryTable, split: str, seeds: Sequence[int],
                      noise: NoiseConfig, image_size: int, device: torch.device, batch_size: int = 64,
                      progress: bool = True, audio_start: int = 0, cache_dir: Path | None = None) -> Conditions:
     """Maps of a model for the queries' own audio, silence, and noise/offscreen for every seed (or the dataset's
     fixed negatives when ``seeds`` is empty)."""
-    from tqdm.auto import tqdm
-
     num_samples = model.audio.front_end.config.num_samples
     image_maps = image_maps_of(model, root, table, image_size, device, batch_size, cache_dir)
     embed = AudioEmbedder(model, device, audio_start, cache_dir, batch_size)
@@ -293,7 +149,7 @@ def model_conditions(model: AVModel, root: Path, table: QueryTable, split: str, 
             noise_seeds = [q.extra["negatives"]["noise_seed"] for q in table.queries]
             offscreen = lambda: fixed_offscreen_waves(root, table.queries, num_samples)  # noqa: E731
         else:  # the companion protocol: a fresh draw per seed, each query's draw independent of the others
-            draws = _draws(root, table.queries, split, seed)
+            draws = draw_negatives(table.queries, read_class_files(root, split), seed, root=root)
             noise_seeds = [d.noise_seed for d in draws]
             offscreen = lambda: torch.from_numpy(np.stack([d.offscreen_wave(root, num_samples)  # noqa: E731
                                                            for d in draws]))
@@ -323,8 +179,6 @@ def _stats(values: torch.Tensor) -> dict[str, float]:
 def fit_threshold(conditions: Conditions, quantile: float, combine: str = "hardest") -> dict:
     """The universal threshold from validation maps: a quantile of negative-audio map maxima, per kind (the
     largest wins) or pooled. Returns ``{"value", "statistic", "n", "per_kind"}``."""
-    from sslsan import metrics
-
     maxima = {kind: c.maps.flatten(1).amax(1) for kind, c in conditions.negatives.items()}
     per_kind = {kind: metrics.threshold_from_negative_maxima(values, quantile) for kind, values in maxima.items()}
     if combine == "hardest":
@@ -334,7 +188,7 @@ def fit_threshold(conditions: Conditions, quantile: float, combine: str = "harde
         chosen = metrics.threshold_from_negative_maxima(torch.cat(list(maxima.values())), quantile)
         statistic = f"quantile {quantile} of all negative maxima pooled"
     else:
-        raise ValueError(f"threshold_combine must be 'hardest' or 'pooled', got {combine!r}")
+        raise UsageError(f"threshold_combine must be 'hardest' or 'pooled', got {combine!r}")
     return {"value": float(chosen.value), "statistic": statistic, "n": int(sum(len(v) for v in maxima.values())),
             "per_kind": {k: float(t.value) for k, t in per_kind.items()}}
 
@@ -347,8 +201,6 @@ def row_metrics(conditions: Conditions, table: QueryTable, threshold: float, con
     GT-area one, and the universal threshold); negative audio uses the universal threshold. Metrics are given for
     all queries and for each ``part`` (seen / unseen recordings, style shift).
     """
-    from sslsan import metrics
-
     positive_up = upsample(conditions.positive.maps, config.size)
     policies = {"median": "median", "adaptive": "adaptive", "universal": float(threshold)}
     cious = dict(zip(policies, metrics.ciou_per_policy(positive_up, table.gt, list(policies.values()))))
@@ -411,15 +263,9 @@ def row_metrics(conditions: Conditions, table: QueryTable, threshold: float, con
     return summary, arrays
 
 
-REFERENCE_ROWS = ("untrained", "centre_prior", "objectness", "gt_pooled")
-
 
 def code_version() -> str:
     """``sslsan <version>`` plus the git commit when run from a checkout (``+dirty`` with local changes)."""
-    import subprocess
-
-    import sslsan
-
     root = Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -441,14 +287,10 @@ def evaluate(model: AVModel, data: Path, config: EvalConfig = EvalConfig(), *, d
     ``seed`` initialises the untrained reference model (use the trained run's seed). ``audio_start`` and
     ``cache_dir``: cache the outputs of frozen audio stages and of the image trunk, shared by runs that froze them.
     """
-    from sslsan.config import display_path
-    from sslsan.data.is3 import read_info, read_queries
-    from sslsan.train import pick_device
-
     data = Path(data)
     dev = pick_device(device)
     info = read_info(data)
-    noise = NoiseConfig("white", float(info.negatives.get("noise_std", info.negatives.get("noise_level", 1.0))))
+    noise = dataset_noise(info.negatives)
     image_size = model.config.image_size
     grid = model.config.map_size
     test = query_table(read_queries(data, config.split), config.size)
@@ -471,10 +313,9 @@ def evaluate(model: AVModel, data: Path, config: EvalConfig = EvalConfig(), *, d
         fit_rows["centre_prior"] = agnostic_conditions(centre_prior(len(fit.queries), grid))
         rows["centre_prior"] = agnostic_conditions(centre_prior(len(test.queries), grid))
     if "objectness" in references:
-        fit_rows["objectness"] = agnostic_conditions(objectness(model, data, fit, image_size, dev,
-                                                                config.batch_size, cache_dir))
-        rows["objectness"] = agnostic_conditions(objectness(model, data, test, image_size, dev, config.batch_size,
-                                                            cache_dir))
+        for table, target in ((fit, fit_rows), (test, rows)):
+            features = unique_image_features(model, data, table, image_size, dev, config.batch_size, cache_dir)
+            target["objectness"] = agnostic_conditions(objectness(features, table))
     report_rows, arrays = {}, {}
     for name, conditions in rows.items():
         threshold = fit_threshold(fit_rows[name], config.threshold_quantile, config.threshold_combine)
@@ -483,8 +324,7 @@ def evaluate(model: AVModel, data: Path, config: EvalConfig = EvalConfig(), *, d
         report_rows[name] = summary
         arrays.update({f"{name}/{key}": value for key, value in row_arrays.items()})
     if "gt_pooled" in references:  # the median policy's ceiling: positive metrics only
-        summary, row_arrays = row_metrics(agnostic_conditions(pooled_ground_truth(test, grid)), test, 0.5, config,
-                                          negatives=False)
+        summary, row_arrays = ceiling_row(test, grid, config)
         report_rows["gt_pooled"] = summary
         arrays.update({f"gt_pooled/{key}": value for key, value in row_arrays.items()})
     parts = {p: sum(1 for q in test.parts if q == p) for p in sorted({p for p in test.parts if p})}
@@ -509,90 +349,37 @@ def evaluate(model: AVModel, data: Path, config: EvalConfig = EvalConfig(), *, d
     return {"protocol": protocol, "rows": report_rows}, arrays
 
 
+def ceiling_row(table: QueryTable, grid: int, config: EvalConfig) -> tuple[dict, dict[str, np.ndarray]]:
+    """The ground truth pooled to the grid (the median policy's ceiling): positive metrics only."""
+    return row_metrics(agnostic_conditions(pooled_ground_truth(table, grid)), table, 0.5, config, negatives=False)
+
+
+def layout_rows(data: Path, grid: int = 7, config: EvalConfig = EvalConfig()) -> dict[str, dict]:
+    """What the audio-agnostic rows that need no model (:data:`~sslsan.reference_rows.LAYOUT_ROWS`: the centre
+    prior and the pooled ground truth) score on a dataset's ``config.split``, positives only: the same numbers as
+    those rows of a full report (a dataset's difficulty, before any training)."""
+    table = query_table(read_queries(data, config.split), config.size)
+    prior, _ = row_metrics(agnostic_conditions(centre_prior(len(table.queries), grid)), table, 0.5, config,
+                           negatives=False)
+    ceiling, _ = ceiling_row(table, grid, config)
+    return dict(zip(LAYOUT_ROWS, (prior, ceiling)))
+
+
 def write_report(report: dict, arrays: dict[str, np.ndarray], path: Path) -> None:
     """``report.json`` and its per-sample arrays ``report.npz`` side by side, each written atomically."""
-    import json
-    import os
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(tmp, path)
-    npz = path.with_suffix(".npz")
-    tmp_npz = npz.with_name(f".{npz.stem}.tmp.npz")
-    np.savez_compressed(tmp_npz, **arrays)
-    os.replace(tmp_npz, npz)
+    with atomic_path(path.with_suffix(".npz")) as tmp:
+        np.savez_compressed(tmp, **arrays)
+    write_json(path, report)
 
 
 def read_report(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    import json
-
     path = Path(path)
     with np.load(path.with_suffix(".npz")) as data:
         arrays = dict(data)
     return json.loads(path.read_text()), arrays
 
 
-# ------------------------------------------------------------------------------------------------------ CLI
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="IS3-format dataset folder (e.g. IS3+-mini)")
-    parser.add_argument("--run", type=Path, required=True,
-                        help="a run folder from `sslsan train`, or its model.pt / last.pt checkpoint")
-    parser.add_argument("--out", type=Path, required=True, help="report .json (per-sample arrays go to .npz)")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--seeds", default="companion",
-                        help="'companion' (the 10 seeds of the companion paper), 'fixed' (the dataset's stored "
-                             "negatives) or a comma-separated list of seeds")
-    parser.add_argument("--references", default=",".join(REFERENCE_ROWS),
-                        help=f"reference rows to add: any of {', '.join(REFERENCE_ROWS)}, or 'none'")
-    parser.add_argument("--threshold-quantile", type=float, default=0.75)
-    parser.add_argument("--threshold-combine", default="hardest", choices=["hardest", "pooled"])
-    parser.add_argument("--device", default="auto")
-
-
-def run(args) -> int:
-    from sslsan.cli import CommandError
-    from sslsan.config import display_path
-    from sslsan.train import load_run
-
-    run_dir = args.run.parent if args.run.suffix == ".pt" else args.run
-    which = "last" if args.run.name == "last.pt" else "model"
-    if not (run_dir / "config.json").is_file():
-        raise CommandError(f"{args.run}: not an sslsan run (no config.json next to it)")
-    if not (args.data / "dataset.json").is_file():
-        raise CommandError(f"{args.data}: not a dataset folder (no dataset.json)")
-    if args.seeds == "companion":
-        seeds = COMPANION_SEEDS
-    elif args.seeds == "fixed":
-        seeds = ()
-    else:
-        try:
-            seeds = tuple(int(s) for s in args.seeds.split(","))
-        except ValueError:
-            raise CommandError(f"--seeds {args.seeds!r}: use 'companion', 'fixed' or integers like 1,2,3") from None
-    references = () if args.references == "none" else tuple(r for r in args.references.split(",") if r)
-    unknown = set(references) - set(REFERENCE_ROWS)
-    if unknown:
-        raise CommandError(f"--references: unknown rows {sorted(unknown)}; choose from {', '.join(REFERENCE_ROWS)}")
-    try:
-        model, config = load_run(run_dir, which=which)
-    except (FileNotFoundError, ValueError) as err:
-        raise CommandError(str(err)) from None
-    eval_config = EvalConfig(split=args.split, seeds=seeds, threshold_quantile=args.threshold_quantile,
-                             threshold_combine=args.threshold_combine)
-    report, arrays = evaluate(model, args.data, eval_config, device=args.device, references=references,
-                              seed=config.seed, run_name="model", audio_start=config.audio_start)
-    report["protocol"]["run"] = display_path(run_dir)
-    report["protocol"]["checkpoint"] = which
-    write_report(report, arrays, args.out)
-    row = report["rows"]["model"]
-    print(f"report: {display_path(args.out)} (+ {args.out.with_suffix('.npz').name})")
-    for part, block in row["positive"].items():
-        print(f"  {part:7} mean cIoU {block['median']['mean_ciou']:.3f}  cIoU@0.5 {block['median']['ciou@0.5']:.3f}"
-              f"  pointing {row['diagnostics'][part]['pointing']:.3f}")
-    for kind, block in row.get("negative", {}).items():
-        print(f"  {kind:9} pIA {block['pia']:.3f}  AUC_N {block['auc_n']:.3f}")
-    return 0
+def report_key(config: EvalConfig, references: Sequence[str] = ()) -> str:
+    """A short hash of an evaluation protocol and its reference rows: the name of a stored report."""
+    return hashlib.sha256(json.dumps([asdict(config), list(references)], default=str).encode()).hexdigest()[:8]

@@ -13,15 +13,21 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sslsan.config import work_dir
-from sslsan.evaluate import REFERENCE_ROWS, EvalConfig, evaluate, read_report, write_report
-from sslsan.losses import SaNConfig
+import pandas as pd
+
+from sslsan.config import describe_device, display_path, pick_device, work_dir
+from sslsan.data.is3 import read_info
+from sslsan.data.mini.build import ensure_dataset
+from sslsan.evaluate import EvalConfig, code_version, evaluate, read_report, report_key, write_report
+from sslsan.methods import SaNConfig
 from sslsan.negatives import NoiseConfig
 from sslsan.pretrain import AUDIO_PRETRAIN, IMAGE_PRETRAIN, PretrainConfig, run_pretraining
-from sslsan.train import TrainConfig, load_run, preset, train
+from sslsan.reference_rows import REFERENCE_ROWS
+from sslsan.runs import TrainConfig, load_run, preset
+from sslsan.train import train
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,6 @@ ABLATIONS: dict[str, dict[str, SaNConfig | None]] = {
 
 
 def ensure_data(p: Plan, progress: bool = True) -> Path:
-    from sslsan.data.is3plus_mini import ensure_dataset
-
     return Path(ensure_dataset(p.data_preset, seed=p.data_seed, smoke=p.smoke, progress=progress))
 
 
@@ -111,8 +115,14 @@ def method_label(san: SaNConfig | None) -> str:
 def run_name(config: TrainConfig) -> str:
     """``<method>-s<seed>-<hash>``: readable, and unique per configuration (so an ablation setting that equals a
     main run — e.g. "both" = SSL-SaN — reuses that run instead of training it again)."""
-    digest = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:8]
-    return f"{method_label(config.san)}-s{config.seed}-{digest}"
+    fields = config.to_dict()
+    if fields["method"] == "ezvsl":  # the hash of EZ-VSL runs is the one they had before `method` existed
+        del fields["method"]
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    label = method_label(config.san)
+    if config.method != "ezvsl":
+        label = f"{config.method}-{label.removeprefix('ezvsl')}".rstrip("-")
+    return f"{label}-s{config.seed}-{digest}"
 
 
 def ensure_run(p: Plan, config: TrainConfig, data: Path, progress: bool = True) -> Path:
@@ -135,8 +145,7 @@ def ensure_runs(p: Plan, data: Path, pretrained: dict[str, Path], settings: dict
 def ensure_report(p: Plan, run: Path, data: Path, config: EvalConfig, references=(), progress: bool = True
                   ) -> tuple[dict, dict]:
     """The evaluation report of a run (computed once per run and evaluation protocol)."""
-    key = hashlib.sha256(json.dumps([asdict(config), list(references)], default=str).encode()).hexdigest()[:8]
-    path = run / f"report-{key}.json"
+    path = run / f"report-{report_key(config, references)}.json"
     if not path.is_file():
         model, train_config = load_run(run)
         report, arrays = evaluate(model, data, config, references=references, seed=train_config.seed,
@@ -168,16 +177,10 @@ def references_of(reports: dict[str, list[tuple[dict, dict]]]) -> dict[str, dict
 
 def describe(p: Plan, data: Path | None = None, device: str = "auto") -> str:
     """The protocol header every notebook prints: data, split sizes, seeds, budgets, device, code version."""
-    from sslsan.config import describe_device, display_path
-    from sslsan.evaluate import code_version
-    from sslsan.train import pick_device
-
     lines = [f"code: {code_version()} | device: {describe_device(pick_device(device), p.base.amp)}"
              + (" | SMOKE RUN" if p.smoke else ""),
              f"dataset: IS3+-mini preset '{p.data_preset}', seed {p.data_seed}"]
     if data is not None:
-        from sslsan.data.is3 import read_info
-
         info = read_info(data)
         splits = info.splits
         lines[-1] += f" at {display_path(data)}"
@@ -245,8 +248,6 @@ def _report(item) -> dict:
 def seed_table(reports: dict[str, list[dict]], part: str = "all", row: str = "model", columns=None):
     """``{setting: [report per seed]}`` → a table of mean ± std over seeds (``"0.312 ± 0.004"``) and the raw
     per-seed values (a long DataFrame: setting, seed index, column, value) for spread plots."""
-    import pandas as pd
-
     long = pd.DataFrame([{"setting": setting, "seed": i, "metric": name, "value": value}
                          for setting, per_seed in reports.items() for i, report in enumerate(per_seed)
                          for name, value in flat_row(_report(report)["rows"][row], part, columns).items()])
@@ -262,8 +263,6 @@ REFERENCE_LABELS = {"centre_prior": "centre prior", "gt_pooled": "GT box pooled 
 
 def results_table(reports: dict[str, list], part: str = "all", columns=None):
     """The book's results table: the reference rows (one value each) above the methods (mean ± std over seeds)."""
-    import pandas as pd
-
     methods, _ = seed_table(reports, part, columns=columns)
     refs = references_of(reports)
     rows = {REFERENCE_LABELS[name]: {c: ("—" if v != v else f"{v:.3f}") for c, v in flat_row(row, part, columns).items()}

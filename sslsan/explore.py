@@ -12,8 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from IPython.display import display
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
 import torch
 
+from sslsan import viz
 from sslsan.data.records import Query
 from sslsan.evaluate import audio_conditions, query_maps
 from sslsan.models import AVModel, upsample
@@ -66,8 +70,6 @@ class Explorer:
 
     def show(self, scene: str, sound: str, model: str, threshold: float | None = None, ax=None):
         """Draw one view and return its scores: map maximum, threshold, share of the image above it (pIA)."""
-        from sslsan import viz
-
         query, heat = self.heatmap(scene, sound, model)
         threshold = self.thresholds[model] if threshold is None else threshold
         pia = float((heat > threshold).double().mean())
@@ -79,12 +81,6 @@ class Explorer:
 
     def widget(self):
         """ipywidgets controls (scene, sound, model, threshold) around :meth:`show`, with an audio player."""
-        import ipywidgets as widgets
-        import matplotlib.pyplot as plt
-        from IPython.display import display
-
-        from sslsan import viz
-
         scenes = self.scenes()
         scene = widgets.Dropdown(options=scenes, description="scene")
         sound = widgets.Dropdown(options=self.sounds(scenes[0]), description="sound")

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sslsan.config import autocast
+from sslsan.errors import DataError, MissingFileError
 from sslsan.audio import LogSpectrogram, get_preset
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -170,8 +171,8 @@ def load_state(path: str | Path, map_location="cpu") -> dict:
     """Read a checkpoint written by sslsan: a plain ``state_dict`` (or dict of them), with ``weights_only=True``."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
+        raise MissingFileError(f"{path}: checkpoint not found")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
-        raise ValueError(f"{path}: not a readable sslsan checkpoint ({type(err).__name__}: {err})") from err
+        raise DataError(f"{path}: not a readable sslsan checkpoint ({type(err).__name__}: {err})") from err

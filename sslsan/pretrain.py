@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,10 +25,20 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
+from tqdm.auto import tqdm
 
-from sslsan.config import autocast, describe_device, quiet
-from sslsan.audio import LogSpectrogram, fit_length, get_preset
+from sslsan.audio import LogSpectrogram, fit_length, get_preset, load_audio
+from sslsan.config import autocast, describe_device, pick_device, quiet
+from sslsan.data.augment import AudioAugment
+from sslsan.data.dataset import load_image
+from sslsan.data.is3 import read_queries
+from sslsan.data.mini.build import read_pretrain
+from sslsan.data.records import resolve
+from sslsan.errors import UsageError
+from sslsan.features import positive_waves
+from sslsan.io import save_torch, write_json
 from sslsan.models import IMAGENET_MEAN, IMAGENET_STD, TRUNK_CHANNELS, resnet18_trunk
 
 
@@ -64,6 +73,21 @@ class PretrainConfig:
     grayscale: float = 0.2
     spec_masks: int = 2
     mixup: float = 0.0
+
+    def __post_init__(self):
+        positive = {"steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, "image_size": self.image_size,
+                    "clip_seconds": self.clip_seconds}
+        bad = [f"{name}={value}" for name, value in positive.items() if not value > 0]
+        fractions = {"background_fraction": self.background_fraction, "grayscale": self.grayscale}
+        bad += [f"{name}={value}" for name, value in fractions.items() if not 0 <= value < 1]
+        bad += [f"{name}={value}" for name, value in (("warmup", self.warmup), ("spec_masks", self.spec_masks),
+                                                      ("mixup", self.mixup), ("weight_decay", self.weight_decay),
+                                                      ("object_crop", self.object_crop)) if value < 0]
+        if not 0 <= self.label_smoothing < 1:
+            bad.append(f"label_smoothing={self.label_smoothing}")
+        if bad:
+            raise UsageError(f"pretraining config: {', '.join(bad)} out of range (a stage with no steps or an "
+                             "empty batch would save an untrained trunk)")
 
 
 class ImageClassifier(nn.Module):
@@ -165,8 +189,6 @@ def _fit(model: nn.Module, make_batch: Callable[[int], tuple[torch.Tensor, torch
          progress: bool = True, eval_every: int = 100) -> list[dict]:
     """The shared classifier loop: AdamW, warm-up + cosine, bf16 autocast, label smoothing, optional mixup of the
     batches ``make_batch`` returns (inputs, class indices), periodic validation."""
-    from tqdm.auto import tqdm
-
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _schedule(s, config))
     history, losses = [], []
@@ -258,17 +280,13 @@ def pretrain_audio(clips: Sequence[np.ndarray], labels: torch.Tensor, val_waves:
 def save_trunk(model: nn.Module, history: list[dict], config: PretrainConfig, path: Path, extra: dict | None = None):
     """Write ``<kind>_trunk.pt`` (the trunk's plain state_dict), ``<kind>_head.pt`` (the classifier head, for
     class-activation diagnostics) and ``<kind>_trunk.json`` (config, curve, facts); the weights atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     head = path.with_name(path.name.replace("_trunk", "_head"))
     for target, module in ((path, model.trunk), (head, model.head)):
-        tmp = target.with_name(f".{target.name}.tmp")
-        torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp)
-        os.replace(tmp, target)
-    report = {"config": asdict(config), "history": history, **(extra or {})}
-    path.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+        save_torch({k: v.detach().cpu() for k, v in module.state_dict().items()}, target)
+    write_json(path.with_suffix(".json"), {"config": asdict(config), "history": history, **(extra or {})})
 
 
-# ------------------------------------------------------------------------------------ IS3+-mini glue + CLI
+# ------------------------------------------------------------------------------------------ IS3+-mini glue
 
 #: Budgets of the book's pretraining stage on 2 CPU cores (steps, not seconds, so the result is reproducible).
 #: Images: 64 px object-centred crops with the stride-2 trunk (0.27 s a step on 2 cores with bf16/AMX, about
@@ -283,8 +301,6 @@ AUDIO_PRETRAIN = PretrainConfig(steps=500, batch_size=48, lr=1e-3)
 def object_crop(image: np.ndarray, box: Sequence[float], context: float, size: int) -> np.ndarray:
     """A square crop of side ``context`` × the box's longer side, centred on the box (shifted to stay inside the
     image, shrunk if the image is smaller), resized to ``size``: ``H×W×3 uint8 → size×size×3``."""
-    from PIL import Image
-
     height, width = image.shape[:2]
     x1, y1, x2, y2 = box
     side = min(max(16.0, context * max(x2 - x1, y2 - y1)), float(min(height, width)))
@@ -298,8 +314,6 @@ def background_crop(image: np.ndarray, box: Sequence[float], size: int, rng: np.
                     attempts: int = 20) -> np.ndarray | None:
     """A random square crop (a third to two thirds of the image side) that does not touch the object's box,
     resized to ``size``; ``None`` when the object leaves no such room."""
-    from PIL import Image
-
     height, width = image.shape[:2]
     x1, y1, x2, y2 = box
     for _ in range(attempts):
@@ -314,10 +328,6 @@ def background_crop(image: np.ndarray, box: Sequence[float], size: int, rng: np.
 
 def _load_uint8_images(root: Path, items: Sequence[dict], size: int, context: float = 0.0,
                        progress: bool = True) -> torch.Tensor:
-    from tqdm.auto import tqdm
-
-    from sslsan.data.dataset import load_image
-    from sslsan.data.records import resolve
 
     arrays = []
     for item in tqdm(items, desc="loading pretraining images", leave=False, disable=quiet(progress)):
@@ -329,16 +339,12 @@ def _load_uint8_images(root: Path, items: Sequence[dict], size: int, context: fl
 
 
 def _labelled_clips(root: Path, queries, classes: list[str], num_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from sslsan.evaluate import positive_waves
-
     keep = [q for q in queries if q.class_name in classes]
     return positive_waves(root, keep, num_samples), torch.tensor([classes.index(q.class_name) for q in keep])
 
 
 def _background_images(root: Path, items: Sequence[dict], size: int, config: PretrainConfig) -> torch.Tensor:
     """Background crops (no object) from a ``background_fraction`` share of the pretraining images."""
-    from sslsan.data.dataset import load_image
-    from sslsan.data.records import resolve
 
     rng = np.random.default_rng([config.seed, 7])
     count = int(round(config.background_fraction * len(items)))
@@ -362,12 +368,6 @@ def run_pretraining(data: Path, out: Path, what: Sequence[str] = ("image", "audi
     the pretraining images (never trained on). Audio validation: the **val** split's clips; the accuracy on the
     test split's unseen recordings is also recorded, as a diagnostic only (nothing is selected on it).
     """
-    from sslsan.audio import load_audio
-    from sslsan.data.augment import AudioAugment
-    from sslsan.data.is3 import read_queries
-    from sslsan.data.is3plus_mini import read_pretrain
-    from sslsan.data.records import resolve
-    from sslsan.train import pick_device
 
     data, out = Path(data), Path(out)
     dev = pick_device(device)
@@ -415,41 +415,10 @@ def run_pretraining(data: Path, out: Path, what: Sequence[str] = ("image", "audi
                 waves, labels = _labelled_clips(data, unseen, classes, num_samples)
                 extra["unseen_test_accuracy"] = accuracy(model, waves, labels, dev, amp=config.amp)
         else:
-            raise ValueError(f"unknown pretraining target {kind!r}; use image and/or audio")
+            raise UsageError(f"unknown pretraining target {kind!r}; use image and/or audio")
         extra["dataset_classes"] = classes
         extra["seconds"] = round(time.perf_counter() - started, 1)
         extra["device"] = describe_device(dev, config.amp)
         save_trunk(model, history, config, path, extra)
         done[kind] = path
     return done
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="an IS3+-mini dataset folder (with pretrain/)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for image_trunk.pt / audio_trunk.pt")
-    parser.add_argument("--what", default="image,audio", help="image, audio or image,audio")
-    parser.add_argument("--image-steps", type=int, default=IMAGE_PRETRAIN.steps)
-    parser.add_argument("--audio-steps", type=int, default=AUDIO_PRETRAIN.steps)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--force", action="store_true", help="retrain even if trunks with this config exist")
-
-
-def run(args) -> int:
-    from dataclasses import replace
-
-    from sslsan.cli import CommandError
-
-    if not (args.data / "pretrain" / "annotations.json").is_file():
-        raise CommandError(f"{args.data}: no pretrain/annotations.json (build IS3+-mini with `sslsan data build`)")
-    what = [w.strip() for w in args.what.split(",") if w.strip()]
-    if not what or set(what) - {"image", "audio"}:
-        raise CommandError(f"--what {args.what!r}: use image, audio or image,audio")
-    done = run_pretraining(args.data, args.out, what,
-                           replace(IMAGE_PRETRAIN, steps=args.image_steps, seed=args.seed),
-                           replace(AUDIO_PRETRAIN, steps=args.audio_steps, seed=args.seed),
-                           device=args.device, force=args.force)
-    for kind, path in done.items():
-        report = json.loads(path.with_suffix(".json").read_text())
-        print(f"{kind}: {path} (val accuracy {report['history'][-1]['val_accuracy']:.3f})")
-    return 0

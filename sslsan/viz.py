@@ -6,17 +6,26 @@ figures freely and stay thin.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from IPython.display import HTML, Audio
+from matplotlib.patches import Rectangle
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+import torch.nn.functional as F
 
 from sslsan.audio import FrontEndConfig
-
+from sslsan.data.dataset import load_image, load_mask
+from sslsan.data.records import resolve
 
 AUDIO_COLOURS = {"positive": "tab:green", "silence": "tab:blue", "noise": "tab:orange", "offscreen": "tab:red"}
 
 
 def _axes(ax=None, figsize=(6, 3)):
-    import matplotlib.pyplot as plt
-
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
     return ax
@@ -50,8 +59,6 @@ def to_numpy(x) -> np.ndarray:
 def image_array(image) -> np.ndarray:
     """An image as H×W×3 floats in [0, 1], from a ``3×H×W`` tensor, an ``H×W×3`` uint8 array, or a file path."""
     if isinstance(image, (str,)) or hasattr(image, "__fspath__"):
-        from sslsan.data.dataset import load_image
-
         return load_image(image, None) / 255.0
     array = to_numpy(image)
     if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
@@ -72,9 +79,6 @@ def overlay(image, heatmap, ax=None, threshold: float | None = None, title: str 
     picture = image_array(image)
     heat = to_numpy(heatmap).astype(float)
     if heat.shape != picture.shape[:2]:
-        import torch
-        import torch.nn.functional as F
-
         heat = F.interpolate(torch.as_tensor(heat)[None, None], size=picture.shape[:2], mode="bilinear",
                              align_corners=True)[0, 0].numpy()
     ax.imshow(picture)
@@ -89,8 +93,6 @@ def overlay(image, heatmap, ax=None, threshold: float | None = None, title: str 
     for rect, style in ((box, dict(edgecolor="white", linestyle="-")),
                         (other_box, dict(edgecolor="0.6", linestyle="--"))):
         if rect is not None:
-            from matplotlib.patches import Rectangle
-
             x1, y1, x2, y2 = rect
             ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, linewidth=1.5, **style))
     label = title or ""
@@ -107,9 +109,6 @@ def maxima_distributions(maxima: dict, ax=None, threshold: float | None = None, 
     ``maxima`` maps an audio type (positive, silence, noise, offscreen) to a 1-D array. A universal threshold
     separates the types only if the positive distribution lies right of the others.
     """
-    import pandas as pd
-    import seaborn as sns
-
     ax = _axes(ax, figsize=(6, 3))
     frame = pd.concat([pd.DataFrame({"map maximum": to_numpy(v).ravel(), "audio": k}) for k, v in maxima.items()],
                       ignore_index=True)
@@ -125,8 +124,6 @@ def maxima_distributions(maxima: dict, ax=None, threshold: float | None = None, 
 
 def table(rows: dict, columns: list[str] | None = None, digits: int = 3):
     """A pandas table of ``{row name: {metric: value}}`` with fixed rounding (stable in committed outputs)."""
-    import pandas as pd
-
     frame = pd.DataFrame(rows).T
     if columns is not None:
         frame = frame[[c for c in columns if c in frame.columns]]
@@ -139,8 +136,6 @@ def audio_player(wave, rate: int = 16_000, seconds: float | None = 2.0, label: s
     Clips are played at their real level (no normalisation), clipped to [-1, 1], so silence stays silent and
     N(0, 1) noise is as loud as it really is relative to the recordings (turn your volume down).
     """
-    from IPython.display import HTML, Audio
-
     data = np.clip(to_numpy(wave).astype(np.float32).ravel(), -1, 1)
     if seconds is not None:
         data = data[: int(seconds * rate)]
@@ -153,10 +148,6 @@ def audio_player(wave, rate: int = 16_000, seconds: float | None = 2.0, label: s
 
 def scene(query, root, ax=None, masks: bool = True, title: str | None = None):
     """An IS3-style scene: the image, every object's box (the query's object in white) and mask outline."""
-    from sslsan.data.dataset import load_image, load_mask
-    from sslsan.data.records import resolve
-    from matplotlib.patches import Rectangle
-
     ax = _axes(ax, figsize=(3, 3))
     picture = load_image(resolve(root, query.image), None)
     ax.imshow(picture)
@@ -178,12 +169,6 @@ def scene(query, root, ax=None, masks: bool = True, title: str | None = None):
 def training_curves(runs: dict, axes=None, smooth: int = 25):
     """Learning curves of runs grouped by setting (``{label: [run folder, …]}``): training loss per step (running
     mean over ``smooth`` steps, one line per seed) and validation loss per epoch. Returns the two axes."""
-    import json
-    from pathlib import Path
-
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.2))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -204,8 +189,6 @@ def training_curves(runs: dict, axes=None, smooth: int = 25):
 
 def pretraining_curves(histories: dict, axes=None):
     """Loss and validation accuracy of the pretraining stages (``{name: history list of dicts}``)."""
-    import matplotlib.pyplot as plt
-
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.2))
     for name, history in histories.items():
@@ -225,8 +208,6 @@ def spread(long, metrics: list[str], references: dict | None = None, ncols: int 
     ``long``: the long table of :func:`sslsan.experiments.seed_table`; ``references``: ``{label: {metric: value}}``
     drawn as horizontal lines (e.g. the centre prior), so a bar is always read against them.
     """
-    import matplotlib.pyplot as plt
-
     rows = -(-len(metrics) // ncols)
     fig, axes = plt.subplots(rows, ncols, figsize=(3.2 * ncols, height * rows), squeeze=False)
     settings = list(dict.fromkeys(long["setting"]))

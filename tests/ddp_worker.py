@@ -10,7 +10,8 @@ import torch
 import torch.distributed as dist
 
 from sslsan.negatives import NoiseConfig
-from sslsan.train import NegativeSource, TrainConfig, build_model, contrastive_step
+from sslsan.runs import TrainConfig, build_model
+from sslsan.train import NegativeSource, contrastive_step
 
 
 def main(out: str) -> None:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from sslsan import config
+from sslsan.errors import UsageError
 
 
 @pytest.mark.parametrize("value, expected", [(None, False), ("", False), ("0", False), ("1", True), ("true", True),
@@ -76,3 +77,39 @@ def test_describe_device_names_the_precision(monkeypatch):
     monkeypatch.setattr(config, "bf16_is_fast", lambda device: True)
     assert config.describe_device("cpu").endswith("bfloat16 autocast")
     assert config.describe_device("cpu", amp=False).endswith("float32")  # asked for float32: float32
+
+
+def test_named_streams_never_share_a_key():
+    """Every (stream, epoch, rank, chunk) a run draws from gives a different generator — in particular rank 1's
+    negatives are not the view-choice stream (they were, when streams were numbers written at each call)."""
+    seen = {}
+    for epoch in range(3):
+        for rank in range(4):
+            keys = [(config.Stream.NEGATIVES, 0, rank)] + ([(s, 0, 0) for s in config.Stream
+                                                            if s is not config.Stream.NEGATIVES] if rank == 0 else [])
+            if epoch == 0 and rank == 0:
+                keys += [(config.Stream.NOISE_BANK, i, 0) for i in range(64, 512, 64)]
+            for stream, index, r in keys:
+                draw = tuple(torch.randint(2**31, (4,), generator=config.stream_generator(
+                    7, stream, epoch, rank=r, index=index)).tolist())
+                assert draw not in seen, (stream, epoch, r, index, seen.get(draw))
+                seen[draw] = (stream, epoch, r, index)
+
+
+def test_stream_generators_are_reproducible_and_keep_their_keys():
+    first = torch.rand(3, generator=config.stream_generator(3, config.Stream.ORDER, 2))
+    assert torch.equal(first, torch.rand(3, generator=config.stream_generator(3, config.Stream.ORDER, 2)))
+    # rank 0 keeps the key [seed, epoch, stream] that runs made before the streams had names
+    legacy = torch.Generator().manual_seed(int(np.random.SeedSequence([3, 2, 0]).generate_state(1)[0]))
+    assert torch.equal(first, torch.rand(3, generator=legacy))
+    with pytest.raises(ValueError):
+        config.stream_generator(3, config.Stream.ORDER, index=64)
+
+
+def test_pick_device_refuses_devices_that_do_not_exist():
+    assert config.pick_device("cpu").type == "cpu"
+    with pytest.raises(UsageError, match="not a device name"):
+        config.pick_device("gpu7")
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="no such CUDA device"):
+            config.pick_device("cuda:0")

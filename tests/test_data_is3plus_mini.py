@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from sslsan.data import is3
-from sslsan.data.negatives_pool import PAPER_SEEDS, draw_negatives, present_classes
+from sslsan.protocol import COMPANION_SEEDS, draw_negatives, present_classes
 
 ANNOTATION_FILES = ("annotations/train.json", "annotations/val.json", "annotations/test.json", "dataset.json",
                     "class_files_dict.json", "class_files_dict_val.json", "pretrain/annotations.json")
@@ -51,7 +51,8 @@ def test_asset_class_map_has_enough_independent_recordings_and_real_masks(assets
 
 
 def test_asset_verification_catches_a_changed_file(assets, tmp_path):
-    from sslsan.data.assets import AssetError, verify_assets
+    from sslsan.data.mini.assets import verify_assets
+    from sslsan.data.mini.fetch import AssetError
 
     copy = tmp_path / "assets"
     shutil.copytree(assets.root, copy)
@@ -65,7 +66,7 @@ def test_asset_verification_catches_a_changed_file(assets, tmp_path):
 def test_corrupt_and_silent_clips_are_dropped_with_a_message(tmp_path):
     import soundfile
 
-    from sslsan.data.assets import clean_pool
+    from sslsan.data.mini.clean import clean_pool
 
     def wav(wave: np.ndarray) -> bytes:
         path = tmp_path / "x.wav"
@@ -84,7 +85,7 @@ def test_corrupt_and_silent_clips_are_dropped_with_a_message(tmp_path):
 
 
 def test_missing_debian_package_gives_one_line_with_the_fix(tmp_path):
-    from sslsan.data.assets import AssetError, download_debs
+    from sslsan.data.mini.fetch import AssetError, download_debs
 
     if shutil.which("apt-get") is None:
         pytest.skip("no apt-get on this machine")
@@ -96,7 +97,7 @@ def test_missing_debian_package_gives_one_line_with_the_fix(tmp_path):
 
 
 def test_grouping_joins_copies_and_excerpts_but_not_different_recordings():
-    from sslsan.data.assets import group_recordings
+    from sslsan.data.mini.group import group_recordings
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal(32_000).astype(np.float32)
@@ -115,7 +116,7 @@ def test_tiny_build_has_the_announced_splits(tiny):
     assert info.splits["train"] == 40 and info.splits["val"] == 10
     assert info.splits["test_images"] == 8 and info.splits["test"] == 16
     assert info.extra["parts"] == {"seen": 4, "style": 4, "unseen": 8}
-    assert info.negatives["noise_level"] == 1.0 and info.negatives["redraw_seeds"] == list(PAPER_SEEDS)
+    assert info.negatives["noise_level"] == 1.0 and info.negatives["redraw_seeds"] == list(COMPANION_SEEDS)
     for split in ("train", "val", "test"):
         assert is3.missing_files(tiny, is3.read_queries(tiny, split)) == []
     assert (tiny / "ATTRIBUTION.md").read_text().count("|") > 100
@@ -170,7 +171,7 @@ def test_train_entries_carry_their_recording_for_on_the_fly_augmentation(tiny):
 
 
 def test_held_out_recordings_sprites_and_backgrounds_never_reach_training(tiny):
-    from sslsan.data.is3plus_mini import read_pretrain
+    from sslsan.data.mini.build import read_pretrain
 
     info = is3.read_info(tiny)
     held = info.extra["heldout"]
@@ -227,8 +228,8 @@ def test_fixed_negatives_are_the_dataset_seed_draw_and_redraws_are_deterministic
     import soundfile
     assert np.allclose(stored_wave, soundfile.read(tiny / stored["offscreen"]["audio"])[0], atol=1e-3)
 
-    runs = [draw_negatives(queries, pool, seed, root=tiny) for seed in PAPER_SEEDS]
-    assert runs == [draw_negatives(queries, pool, seed, root=tiny) for seed in PAPER_SEEDS]
+    runs = [draw_negatives(queries, pool, seed, root=tiny) for seed in COMPANION_SEEDS]
+    assert runs == [draw_negatives(queries, pool, seed, root=tiny) for seed in COMPANION_SEEDS]
     assert len({tuple((d.offscreen_audio, d.offscreen_offset) for d in run) for run in runs}) > 1
     for run in runs:
         for draw, query in zip(run, queries):
@@ -244,7 +245,7 @@ def test_fixed_negatives_are_the_dataset_seed_draw_and_redraws_are_deterministic
 
 
 def test_same_seed_gives_identical_annotations_and_another_seed_differs(tiny, tmp_path):
-    from sslsan.data.is3plus_mini import build_dataset
+    from sslsan.data.mini.build import build_dataset
 
     again = build_dataset("tiny", tmp_path / "again", seed=0, workers=1, progress=False, log=lambda m: None)
     for name in ANNOTATION_FILES:
@@ -258,7 +259,7 @@ def test_same_seed_gives_identical_annotations_and_another_seed_differs(tiny, tm
 
 
 def test_resume_redraws_only_what_is_missing(tiny, tmp_path):
-    from sslsan.data.is3plus_mini import build_dataset, ensure_dataset, is_complete
+    from sslsan.data.mini.build import build_dataset, ensure_dataset, is_complete
 
     copy = tmp_path / "copy"
     shutil.copytree(tiny, copy)
@@ -284,12 +285,12 @@ def test_resume_redraws_only_what_is_missing(tiny, tmp_path):
 
 
 def test_killed_build_journal_is_resumed(tiny, tmp_path):
-    from sslsan.data.is3plus_mini import build_dataset
+    from sslsan.data.mini.build import build_dataset
 
     partial = tmp_path / "partial"
     messages: list[str] = []
     # interrupt the build after some items by failing the final step once
-    import sslsan.data.is3plus_mini as mini
+    import sslsan.data.mini.build as mini
 
     original = mini._write_outputs
 
@@ -314,7 +315,7 @@ def test_killed_build_journal_is_resumed(tiny, tmp_path):
 
 def test_a_folder_of_another_build_is_refused(tiny, tmp_path):
     from sslsan.cli import main
-    from sslsan.data.is3plus_mini import DatasetMismatchError, build_dataset
+    from sslsan.data.mini.build import DatasetMismatchError, build_dataset
 
     with pytest.raises(DatasetMismatchError, match="refusing to mix"):
         build_dataset("tiny", tiny, seed=3, progress=False, log=lambda m: None)
@@ -359,8 +360,9 @@ def test_audio_augment_is_reproducible_and_varied():
     assert AudioAugment(EVAL_AUGMENT)(long, np.random.default_rng(0)).shape == (48_000,)
 
 
-def test_pretrain_set_and_layout_baselines(tiny):
-    from sslsan.data.is3plus_mini import layout_baselines, read_pretrain
+def test_pretrain_set_and_layout_rows(tiny):
+    from sslsan.data.mini.build import read_pretrain
+    from sslsan.evaluate import layout_rows
 
     pretrain = read_pretrain(tiny)
     info = is3.read_info(tiny)
@@ -369,6 +371,8 @@ def test_pretrain_set_and_layout_baselines(tiny):
     for image in pretrain.images[:5]:
         x1, y1, x2, y2 = image["gt_box"]
         assert 0 <= x1 < x2 <= 224 and 0 <= y1 < y2 <= 224 and (tiny / image["image"]).is_file()
-    baselines = layout_baselines(tiny)
-    assert baselines["prior_both"] == 0.0  # an audio-agnostic map never points at both objects
-    assert baselines["oracle_pointing"] == 1.0 and baselines["oracle_ciou"] > baselines["prior_ciou"]
+    rows = layout_rows(tiny)  # the centre prior and the ground-truth ceiling, as every report scores them
+    prior, ceiling = rows["centre_prior"], rows["gt_pooled"]
+    assert prior["diagnostics"]["all"]["both_found"] == 0.0  # an audio-agnostic map never points at both objects
+    assert ceiling["diagnostics"]["all"]["pointing"] > 0.9
+    assert ceiling["positive"]["all"]["median"]["mean_ciou"] > prior["positive"]["all"]["median"]["mean_ciou"]

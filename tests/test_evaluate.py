@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from sslsan.cli import main
-from sslsan.evaluate import (AudioEmbedder, ConditionMaps, Conditions, EvalConfig, evaluate, fit_threshold,
-                             read_report, write_report)
-from sslsan.train import load_run
+from sslsan.evaluate import Conditions, EvalConfig, evaluate, fit_threshold, read_report, write_report
+from sslsan.features import AudioEmbedder
+from sslsan.reference_rows import ConditionMaps
+from sslsan.runs import load_run
 
 SEEDS = (1234, 2345)
 

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 
 from sslsan import experiments
-from sslsan.losses import SaNConfig
+from sslsan.methods import SaNConfig
 
 
 def test_identical_settings_share_one_run_folder():

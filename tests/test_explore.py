@@ -9,7 +9,7 @@ import torch
 
 from sslsan.data.is3 import read_queries
 from sslsan.explore import Explorer
-from sslsan.train import load_run
+from sslsan.runs import load_run
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sslsan.losses import SaNConfig, ezvsl_loss, max_hinge, mil_logits, san_loss
+from sslsan.methods import SaNConfig, ezvsl_loss, max_hinge, mil_logits, san_loss
 from sslsan.models import AVModel, ModelConfig
 
 

@@ -820,8 +820,8 @@ def test_unknown_backend_is_an_error(monkeypatch):
 
 
 def load_metrics_copy(monkeypatch, name):
-    """A fresh copy of sslsan/metrics.py (under another module name, so the real module is untouched)."""
-    spec = importlib.util.spec_from_file_location(name, M.__file__)
+    """A fresh copy of the sslsan.metrics package (under another name, so the real package is untouched)."""
+    spec = importlib.util.spec_from_file_location(name, M.__file__, submodule_search_locations=M.__path__)
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, name, module)  # dataclasses look their module up while it executes
     spec.loader.exec_module(module)
@@ -844,11 +844,9 @@ def test_without_numba_the_torch_path_serves_cpu_tensors(monkeypatch):
 
 @needs_numba
 def test_errors_other_than_numbas_import_are_not_swallowed(monkeypatch):
-    import sslsan
-
     broken = load_metrics_copy(monkeypatch, "metrics_with_broken_kernels")
-    monkeypatch.delattr(sslsan, "_metrics_cpu")
-    monkeypatch.setitem(sys.modules, "sslsan._metrics_cpu", None)  # numba imports, our kernel module does not
+    # numba imports, the copy's kernel module does not
+    monkeypatch.setitem(sys.modules, "metrics_with_broken_kernels._metrics_cpu", None)
     with pytest.raises(ImportError, match="_metrics_cpu"):
         broken.pia(torch.rand(1, 2, 2), 0.5)
     broken.CPU_BACKEND = "torch"

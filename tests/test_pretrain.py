@@ -9,7 +9,7 @@ import torch
 
 from sslsan.pretrain import (AUDIO_PRETRAIN, IMAGE_PRETRAIN, augment_images, background_crop, mix_batch,
                              object_crop, run_pretraining, spec_augment)
-from sslsan.train import build_model, preset
+from sslsan.runs import build_model, preset
 
 
 def test_object_crop_is_centred_on_the_box_and_stays_inside():

@@ -7,9 +7,10 @@ import sys
 import pytest
 import torch
 
-from sslsan.losses import SaNConfig
+from sslsan.methods import SaNConfig
 from sslsan.negatives import NoiseConfig
-from sslsan.train import TrainConfig, load_run, preset, train
+from sslsan.runs import TrainConfig, load_run, preset
+from sslsan.train import train
 
 from conftest import ROOT, clean_env
 

@@ -1,30 +1,16 @@
-"""Datasets: IS3+-mini (built offline) and readers for the real datasets, all producing :class:`Query` records.
+"""Datasets, all producing :class:`~sslsan.data.records.Query` records.
 
-The IS3+-mini entry points are imported lazily (``from sslsan.data import build_dataset`` works, but importing
-``sslsan.data`` alone stays cheap).
+- :mod:`sslsan.data.records` — the record type, box ground truth;
+- :mod:`sslsan.data.is3` — the IS3 folder format that ``sslsan train`` / ``evaluate`` read (IS3+-mini is written in
+  it); :mod:`sslsan.data.dataset` — images, masks and a torch ``Dataset`` over records;
+  :mod:`sslsan.data.augment` — audio augmentation;
+- :mod:`sslsan.data.mini` — IS3+-mini, built offline from packaged recordings and photo cut-outs;
+- readers of the real datasets, one module per format, and the metadata and media helpers of
+  ``data_scripts/prepare_*.py``.
+
+Nothing here imports the model, training or evaluation layers.
 """
 
 from sslsan.data.records import AnnotationError, Query, box_map, resolve
 
-_LAZY = {
-    "build_dataset": "sslsan.data.is3plus_mini",
-    "ensure_dataset": "sslsan.data.is3plus_mini",
-    "read_pretrain": "sslsan.data.is3plus_mini",
-    "layout_baselines": "sslsan.data.is3plus_mini",
-    "PRESETS": "sslsan.data.is3plus_mini",
-    "ensure_assets": "sslsan.data.assets",
-    "AudioAugment": "sslsan.data.augment",
-    "AugmentConfig": "sslsan.data.augment",
-    "draw_negatives": "sslsan.data.negatives_pool",
-    "PAPER_SEEDS": "sslsan.data.negatives_pool",
-}
-
-__all__ = ["AnnotationError", "Query", "box_map", "resolve", *_LAZY]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'sslsan.data' has no attribute {name!r}")
+__all__ = ["AnnotationError", "Query", "box_map", "resolve"]

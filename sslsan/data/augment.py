@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from math import gcd
 
 import numpy as np
+from scipy.signal import lfilter, resample_poly
 
 SAMPLE_RATE = 16_000
 
@@ -80,8 +81,6 @@ class AudioAugment:
 
 def change_speed(wave: np.ndarray, speed: float) -> np.ndarray:
     """Play ``wave`` ``speed`` times faster (shorter and higher); band-limited polyphase resampling."""
-    from scipy.signal import resample_poly
-
     if abs(speed - 1.0) < 1e-3:
         return wave
     up, down = 100, int(round(100 * speed))
@@ -121,8 +120,6 @@ def crop_or_repeat(wave: np.ndarray, length: int, rng: np.random.Generator,
 def random_equaliser(wave: np.ndarray, rng: np.random.Generator, config: AugmentConfig = AugmentConfig()
                      ) -> np.ndarray:
     """One random biquad (RBJ cookbook): a low shelf, high shelf or peaking band, boosting or cutting."""
-    from scipy.signal import lfilter
-
     kind = ("lowshelf", "highshelf", "peaking")[int(rng.integers(3))]
     low, high = config.eq_frequency_hz
     frequency = float(np.exp(rng.uniform(np.log(low), np.log(high))))

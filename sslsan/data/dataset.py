@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
+from PIL import Image, UnidentifiedImageError
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -23,8 +24,6 @@ class ImageFileError(ValueError):
 
 def load_image(path: str | Path, size: int | None = 224) -> np.ndarray:
     """RGB image as ``uint8`` H×W×3, resized (bicubic, the whole frame, as the lineage's test transform) to ``size``."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise ImageFileError(f"{path}: image file not found")
@@ -40,8 +39,6 @@ def load_image(path: str | Path, size: int | None = 224) -> np.ndarray:
 
 def load_mask(path: str | Path, size: int = 224) -> np.ndarray:
     """Binary mask (``float32`` 0/1, ``size``×``size``) from a grey or RGBA image; nearest-neighbour resize."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise ImageFileError(f"{path}: mask file not found")

@@ -34,24 +34,25 @@ Optional keys IS3+-mini adds (readers that do not know them ignore them):
 - ``objects[i]``: also ``"sprite"`` (the cut-out used), ``"sprite_heldout"`` (true when it is never used in
   training) and ``"visible_fraction"`` (share of its mask left visible after occlusion);
 - ``negatives.offscreen``: also ``"source"`` (the pool recording the clip was cut from) and ``"offset"`` (its
-  first sample), so :func:`sslsan.data.negatives_pool.draw_negatives` with the dataset seed reproduces it;
+  first sample), so :func:`sslsan.protocol.draw_negatives` with the dataset seed reproduces it;
 - ``recording``: the cleaned source recording under ``recordings/`` (train entries re-augment from it),
   ``recording_group``: the group of recordings that share a source (splits never divide a group).
 
 ``pretrain/annotations.json`` is an object ``{"classes": [...], "images": [{"image", "class", "gt_box",
 "sprite", "background"}], "recordings": [{"recording", "class", "recording_group"}], "augment": {...}}``
-(read it with :func:`sslsan.data.is3plus_mini.read_pretrain`).
+(read it with :func:`sslsan.data.mini.build.read_pretrain`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sslsan.data.class_files import read_class_files_json
 from sslsan.data.records import AnnotationError, Query
+from sslsan.io import write_json
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -82,12 +83,6 @@ class DatasetInfo:
             raise AnnotationError(f"class {name!r} is not in the dataset's class list") from None
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file renamed into place, so a killed run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> Any:
@@ -109,7 +104,7 @@ def read_info(root: str | Path) -> DatasetInfo:
 
 
 def write_info(root: str | Path, info: DatasetInfo) -> None:
-    write_json_atomic(Path(root) / "dataset.json", asdict(info))
+    write_json(Path(root) / "dataset.json", asdict(info))
 
 
 def entry_to_query(entry: dict, source: str, index: int, image_size: int = 224) -> Query:
@@ -159,7 +154,7 @@ def write_split(root: str | Path, split: str, entries: list[dict]) -> None:
     path = Path(root) / "annotations" / f"{split}.json"
     for i, entry in enumerate(entries):
         entry_to_query(entry, str(path), i)
-    write_json_atomic(path, entries)
+    write_json(path, entries)
 
 
 def class_files_path(root: str | Path, split: str = "test") -> Path:
@@ -171,13 +166,10 @@ def read_class_files(root: str | Path, split: str = "test") -> dict[str, list[st
     """IS3's ``class_files_dict``: class → audio files offscreen negatives may be drawn from.
 
     ``split`` picks the pool: ``"test"`` reads IS3's ``class_files_dict.json``; other splits (IS3+-mini's
-    ``"val"``) read ``class_files_dict_<split>.json``, a pool disjoint from the test one.
+    ``"val"``) read ``class_files_dict_<split>.json``, a pool disjoint from the test one. The file is parsed and
+    checked by :func:`sslsan.data.class_files.read_class_files_json`.
     """
-    path = class_files_path(root, split)
-    data = read_json(path)
-    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
-        raise AnnotationError(f"{path}: expected an object mapping class names to lists of files")
-    return data
+    return read_class_files_json(class_files_path(root, split))
 
 
 def missing_files(root: str | Path, queries: list[Query]) -> list[str]:

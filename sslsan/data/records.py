@@ -13,12 +13,14 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from sslsan.errors import DataError
+
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the frame given by `image_size`
 
 GT_MODES = ("union", "consensus")
 
 
-class AnnotationError(ValueError):
+class AnnotationError(DataError):
     """An annotation that cannot be used; the message names the file/entry and the problem."""
 
 

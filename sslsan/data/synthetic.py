@@ -2,17 +2,19 @@
 
 It needs no assets (no Debian packages), builds in about a second, and is what unit tests of models, training and
 evaluation run on. Class c is a shape of a fixed colour whose sound is a harmonic tone at a class-specific pitch,
-so a model *can* learn the correspondence. It is not a benchmark: IS3+-mini (``sslsan.data.is3plus_mini``) is.
+so a model *can* learn the correspondence. It is not a benchmark: IS3+-mini (``sslsan.data.mini.build``) is.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from PIL import Image
 import numpy as np
 
 from sslsan.audio import SAMPLE_RATE, save_audio
-from sslsan.data.is3 import DatasetInfo, write_info, write_json_atomic, write_split
+from sslsan.data.is3 import DatasetInfo, write_info, write_split
+from sslsan.io import write_json
 
 COLOURS = [(220, 40, 40), (40, 170, 60), (40, 80, 220), (230, 200, 30), (160, 60, 200), (30, 190, 200),
            (240, 130, 30), (120, 120, 120)]
@@ -41,8 +43,6 @@ def _tone(class_id: int, seconds: float, rng: np.random.Generator) -> np.ndarray
 
 def _scene(root: Path, image_id: str, classes: list[int], rng: np.random.Generator, size: int, split: str,
            seconds: float) -> list[dict]:
-    from PIL import Image
-
     image = (rng.uniform(60, 140, (1, 1, 3)) + rng.normal(0, 12, (size, size, 3))).clip(0, 255)
     entries, objects, taken = [], [], np.zeros((size, size), bool)
     for slot, class_id in enumerate(classes):
@@ -102,9 +102,9 @@ def write_fixture(root: str | Path, num_classes: int = 4, train: int = 24, val: 
         write_split(root, split, entries)
         for entry in entries:
             class_files[entry["class"]].append(entry["audio"])
-    write_json_atomic(root / "class_files_dict.json", class_files)
+    write_json(root / "class_files_dict.json", class_files)
     write_info(root, DatasetInfo(name="synthetic-shapes", classes=names, preset="fixture", seed=seed,
                                  image_size=image_size, clip_seconds=seconds,
                                  splits={k: v for k, v in sizes.items()},
-                                 negatives={"noise": "white", "noise_std": 1.0}))
+                                 negatives={"noise": "white", "noise_level": 1.0}))
     return root

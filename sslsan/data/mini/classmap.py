@@ -26,7 +26,7 @@ Recording groups. Recordings that share a source recording are one group, so a s
 recording in training and the other in test. Groups come from three places: the ``sessions`` declared here
 (several files cut from one session, e.g. four notes of the same guitar), the OpenSFX credit (entries edited from
 the same freesound original), and a waveform check at asset time (normalised cross-correlation, see
-:func:`sslsan.data.assets.group_recordings`). Each General MIDI program of each soundfont is its own group.
+:func:`sslsan.data.mini.group.group_recordings`). Each General MIDI program of each soundfont is its own group.
 """
 
 from __future__ import annotations

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from sslsan.errors import DataError
 
-class ContainerError(ValueError):
+
+class ContainerError(DataError):
     """A package or archive that cannot be read; the message names the file and the problem."""
 
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
+
+from sslsan.errors import SslsanError
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class LayoutConfig:
     attempts: int = 60
 
 
-class LayoutError(RuntimeError):
+class LayoutError(SslsanError, RuntimeError):
     """No placement satisfied the layout constraints (the message says which image)."""
 
 
@@ -52,8 +55,6 @@ class PlacedObject:
 def background_crop(photo: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """A random square crop (60–100 % of the short side) resized to ``size``, maybe mirrored, with a mild
     brightness/contrast change. ``photo`` is uint8 H×W×3; returns float32 in [0, 255]."""
-    from PIL import Image
-
     height, width = photo.shape[:2]
     side = int(min(height, width) * rng.uniform(0.6, 1.0))
     top = int(rng.integers(0, height - side + 1))
@@ -69,8 +70,6 @@ def background_crop(photo: np.ndarray, size: int, rng: np.random.Generator) -> n
 def scaled_sprite(sprite: np.ndarray, area_fraction: float, size: int, max_side: float, flip: bool
                   ) -> np.ndarray:
     """Resize an RGBA sprite (uint8 h×w×4) so its box covers ``area_fraction`` of a ``size``² image."""
-    from PIL import Image
-
     height, width = sprite.shape[:2]
     scale = np.sqrt(area_fraction * size * size / (height * width))
     scale = min(scale, max_side * size / max(height, width))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
-from sslsan.data.is3 import read_info, read_queries
+import pandas as pd
 
+from sslsan.data.is3 import read_info, read_queries
+from sslsan.data.mini.assets import asset_root
 
 #: upstream files spell the same licence several ways; the tables use SPDX-style names
 LICENCE_NAMES = {
@@ -23,10 +26,6 @@ def licence_name(text: str) -> str:
 
 
 def _asset_manifest(info) -> dict:
-    import json
-
-    from sslsan.data.assets import asset_root
-
     version = info.extra.get("assets", {}).get("version", 1)
     return json.loads((asset_root(version) / "manifest.json").read_text())
 
@@ -34,8 +33,6 @@ def _asset_manifest(info) -> dict:
 def class_table(root: str | Path):
     """One row per sounding class: recording groups and sprites used in training vs held out for the unseen test
     part, how many groups are General MIDI renders, and the licences of its material."""
-    import pandas as pd
-
     info = read_info(root)
     heldout, train = info.extra["heldout"], info.extra["train"]
     manifest = _asset_manifest(info)
@@ -59,8 +56,6 @@ def class_table(root: str | Path):
 
 def split_table(root: str | Path):
     """Queries and images per split, and the parts of the test split (seen / unseen recordings, style shift)."""
-    import pandas as pd
-
     info = read_info(root)
     rows = []
     for split in ("train", "val", "test"):

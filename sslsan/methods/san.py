@@ -1,7 +1,8 @@
-"""Losses: the EZ-VSL baseline and the silence-and-noise (SaN) strategy as a plug-in for any base loss.
+"""Silence and noise (SaN): the SSL-SaN strategy as a plug-in around any base loss.
 
-Shapes: ``image_maps`` B×C×h×w and ``audio`` B×C are L2-normalised (pair i = image i with audio i);
-``negatives`` K×C are embeddings of negative audio (silence, noise), which are never anybody's positive.
+The paper says silence and noise are added to training as negatives; how is not public, so each plausible reading
+is a named ``mode`` of :class:`SaNConfig` (compared in the book's ablations). Shapes as in
+:mod:`sslsan.methods.ezvsl`.
 """
 
 from __future__ import annotations
@@ -12,59 +13,22 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from sslsan.models import similarity_maps
+from sslsan.errors import UsageError
+from sslsan.methods.ezvsl import TAU
+from sslsan.models import localization_maps, similarity_maps
 from sslsan.negatives import NoiseConfig
 
-TAU = 0.03
 SAN_MODES = ("extra-negatives", "replacement", "penalty")
 SAN_KINDS = ("silence", "noise")
 
-
-def mil_logits(image_maps: torch.Tensor, audio: torch.Tensor, tau: float = TAU) -> torch.Tensor:
-    """Multiple-instance scores ``s_ik = max_xy cos(v_i(x, y), a_k) / τ``: ``B×C×h×w, K×C → B×K``.
-
-    An image is a bag of locations; it matches a sound if *some* location does (EZ-VSL).
-    """
-    return similarity_maps(image_maps, audio).flatten(2).amax(-1) / tau
-
-
-def ezvsl_loss(image_maps: torch.Tensor, audio: torch.Tensor, tau: float = TAU,
-               negatives: torch.Tensor | None = None) -> torch.Tensor:
-    """EZ-VSL's multiple-instance contrastive loss, symmetric InfoNCE over the batch (Mo & Morgado, ECCV 2022)::
-
-        L = ½ [ CE(softmax_k s_ik, i) + CE(softmax_i s_ik, k) ]      s_ik = max_xy cos(v_i(x,y), a_k) / τ
-
-    EZ-VSL sums the two cross-entropies; we average them so a random model scores ≈ log B (Adam is insensitive
-    to the factor 2). ``negatives`` (K×C) become K extra columns of the image→audio softmax only: for image i
-    they are wrong answers; as audio queries they have no correct image, so they join no audio→image term.
-    """
-    logits = mil_logits(image_maps, audio, tau)  # B×B
-    target = torch.arange(logits.shape[0], device=logits.device)
-    image_to_audio = logits if negatives is None else torch.cat([logits, mil_logits(image_maps, negatives, tau)], 1)
-    return 0.5 * (F.cross_entropy(image_to_audio, target) + F.cross_entropy(logits.t(), target))
-
-
-def max_hinge(image_maps: torch.Tensor, negatives: torch.Tensor, margin: float = 0.0,
-              paired: bool = False) -> torch.Tensor:
-    """Mean of ``relu(max_xy cos(v_i(x, y), n_k) − margin)``: push the peak of negative-audio maps below ``margin``.
-
-    ``paired=True`` scores negative k against image k only (B×C×h×w with B×C); otherwise every image against every
-    negative (B×K pairs).
-    """
-    if paired:
-        peaks = torch.einsum("bchw,bc->bhw", image_maps, negatives).flatten(1).amax(-1)
-    else:
-        peaks = similarity_maps(image_maps, negatives).flatten(2).amax(-1)
-    return F.relu(peaks - margin).mean()
-
-
 BaseLoss = Callable[..., torch.Tensor]  # (image_maps, audio, tau=..., negatives=None) -> scalar
+#: ``draw(kinds, count_per_kind, generator)`` → negative clips, stacked by kind, as the audio model's input
+DrawNegatives = Callable[[tuple[str, ...], int, torch.Generator], torch.Tensor]
 
 
 @dataclass(frozen=True)
 class SaNConfig:
-    """How silence and noise enter training. The paper says they are added as negatives; how is not public,
-    so each plausible reading is a ``mode``:
+    """How silence and noise enter training:
 
     - ``extra-negatives``: their embeddings are extra columns of the image→audio softmax (never positives);
     - ``replacement``: a fraction ``ratio`` of the pairs get negative audio instead of their own; those pairs
@@ -84,16 +48,48 @@ class SaNConfig:
 
     def __post_init__(self):
         if self.mode not in SAN_MODES:
-            raise ValueError(f"SaN mode {self.mode!r} is not one of {SAN_MODES}")
+            raise UsageError(f"SaN mode {self.mode!r} is not one of {SAN_MODES}")
         unknown = set(self.kinds) - set(SAN_KINDS)
         if unknown or not self.kinds:
-            raise ValueError(f"SaN kinds must be a non-empty subset of {SAN_KINDS}, got {self.kinds}")
+            raise UsageError(f"SaN kinds must be a non-empty subset of {SAN_KINDS}, got {self.kinds}")
         if not 0 < self.ratio <= 1:
-            raise ValueError(f"SaN ratio must be in (0, 1], got {self.ratio}")
+            raise UsageError(f"SaN ratio must be in (0, 1], got {self.ratio}")
 
     def clips_per_kind(self, batch_size: int) -> int:
         """How many clips of each kind a batch gets (at least one)."""
         return max(1, round(self.ratio * batch_size / len(self.kinds)))
+
+
+def max_hinge(image_maps: torch.Tensor, negatives: torch.Tensor, margin: float = 0.0,
+              paired: bool = False) -> torch.Tensor:
+    """Mean of ``relu(max_xy cos(v_i(x, y), n_k) − margin)``: push the peak of negative-audio maps below ``margin``.
+
+    ``paired=True`` scores negative k against image k only (B×C×h×w with B×C); otherwise every image against every
+    negative (B×K pairs).
+    """
+    maps = localization_maps(image_maps, negatives) if paired else similarity_maps(image_maps, negatives)
+    return F.relu(maps.flatten(-2).amax(-1) - margin).mean()
+
+
+def san_batch(config: SaNConfig, audio: torch.Tensor, draw: DrawNegatives, generator: torch.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The audio a SaN batch feeds the encoder: ``(audio, extra, replaced)``.
+
+    ``extra-negatives``/``penalty``: ``audio`` unchanged, ``extra`` = the negative clips (``clips_per_kind`` of each
+    kind), ``replaced`` = None. ``replacement``: ``round(ratio·B)`` pairs, drawn with ``generator``, get a negative
+    clip instead of their own audio (``replaced`` marks them) and ``extra`` is empty.
+    """
+    batch = audio.shape[0]
+    if config.mode != "replacement":
+        return audio, draw(config.kinds, config.clips_per_kind(batch), generator), None
+    count = max(1, round(config.ratio * batch))
+    order = torch.randperm(batch, generator=generator)[:count].to(audio.device)
+    replaced = torch.zeros(batch, dtype=torch.bool, device=audio.device)
+    replaced[order] = True
+    clips = draw(config.kinds, -(-count // len(config.kinds)), generator)
+    audio = audio.clone()
+    audio[replaced] = clips[torch.randperm(len(clips), generator=generator)[:count].to(audio.device)]
+    return audio, audio[:0], replaced
 
 
 def san_loss(base: BaseLoss, image_maps: torch.Tensor, audio: torch.Tensor, negatives: torch.Tensor,
@@ -112,6 +108,6 @@ def san_loss(base: BaseLoss, image_maps: torch.Tensor, audio: torch.Tensor, nega
         raise ValueError("replacement mode needs a boolean `replaced` mask with one True per negative clip")
     keep = ~replaced
     if int(keep.sum()) < 2:
-        raise ValueError("replacement left fewer than two positive pairs in the batch; lower the ratio")
+        raise UsageError("replacement left fewer than two positive pairs in the batch; lower the ratio")
     contrastive = base(image_maps[keep], audio[keep], tau=tau, negatives=negatives)
     return contrastive + config.weight * max_hinge(image_maps[replaced], negatives, config.margin, paired=True)

@@ -1,0 +1,86 @@
+"""``sslsan train``: train a method on an IS3-format dataset (single process, or ``torchrun`` for several)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from sslsan.errors import MissingFileError
+from sslsan.methods import METHODS, SAN_MODES, SaNConfig
+from sslsan.negatives import NOISE_TYPES, NoiseConfig
+from sslsan.runs import PRESETS, TrainConfig, preset
+from sslsan.train import train
+
+
+def san_from_args(args: argparse.Namespace) -> SaNConfig | None:
+    if args.san in ("none", ""):
+        return None
+    kinds = tuple(k.strip() for k in args.san.split(","))
+    return SaNConfig(kinds=kinds, mode=args.san_mode, ratio=args.san_ratio,
+                     noise=NoiseConfig(args.noise, args.noise_std), margin=args.margin, weight=args.san_weight)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="IS3-format dataset folder (e.g. IS3+-mini)")
+    parser.add_argument("--out", type=Path, required=True, help="run folder (created; never overwritten)")
+    parser.add_argument("--preset", default="mini-cpu", choices=sorted(PRESETS))
+    parser.add_argument("--method", default="ezvsl", choices=sorted(METHODS), help="base loss (sslsan.methods)")
+    parser.add_argument("--san", default="none",
+                        help="negative audio added in training: none, silence, noise or silence,noise")
+    parser.add_argument("--san-mode", default="extra-negatives", choices=SAN_MODES)
+    parser.add_argument("--san-ratio", type=float, default=0.25,
+                        help="negative clips per batch as a fraction of the batch size (replacement: pairs replaced)")
+    parser.add_argument("--noise", default="white", choices=NOISE_TYPES)
+    parser.add_argument("--noise-std", type=float, default=1.0, help="noise level (1.0 = N(0, 1), the eval's noise)")
+    parser.add_argument("--margin", type=float, default=0.0, help="cosine margin of the replacement/penalty hinge")
+    parser.add_argument("--san-weight", type=float, default=1.0, help="weight of the replacement/penalty hinge")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--image-init", help="scratch, imagenet (needs internet) or a pretrained trunk .pt")
+    parser.add_argument("--audio-init", help="scratch or a pretrained audio trunk .pt")
+    parser.add_argument("--trunk-lr", help="image trunk learning rate, or 'frozen'")
+    parser.add_argument("--workers", type=int, help="data-loading processes")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--resume", action="store_true", help="continue a killed run from its last epoch")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    overrides = {"seed": args.seed, "san": san_from_args(args), "method": args.method}
+    for name in ("epochs", "batch_size", "lr", "image_init", "audio_init", "workers"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.trunk_lr is not None:
+        overrides["trunk_lr"] = 0.0 if args.trunk_lr == "frozen" else float(args.trunk_lr)
+    return preset(args.preset, **overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not (args.data / "dataset.json").is_file():
+        raise MissingFileError(f"{args.data}: not a dataset folder (no dataset.json); build one with "
+                               "`sslsan data build`")
+    for option in ("image_init", "audio_init"):
+        value = getattr(args, option)
+        if value not in (None, "scratch", "imagenet") and not Path(value).is_file():
+            raise MissingFileError(f"--{option.replace('_', '-')} {value}: file not found")
+    config = config_from_args(args)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = args.device
+    if world > 1:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        use_cuda = torch.cuda.is_available() and args.device != "cpu"
+        if use_cuda:
+            torch.cuda.set_device(local_rank)
+            device = f"cuda:{local_rank}"
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    try:
+        train(config, args.data, args.out, resume=args.resume, device=device, cache_dir=args.out / "feature-cache")
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+    return 0
