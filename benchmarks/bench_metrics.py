@@ -29,15 +29,21 @@ Usage::
     python benchmarks/bench_metrics.py --device cuda        # sslsan side on the GPU (the lineage side stays numpy)
     python benchmarks/bench_metrics.py --threads 1          # one thread for the sslsan side
     python benchmarks/bench_metrics.py --breakdown          # also time the threshold search alone
+    python benchmarks/bench_metrics.py --rounds 5 --scaling 500,2000,8000,16000
 
-The script exits non-zero if the two sides disagree; it prints both timings (best of ``--repeats``), the ratio and
-the load average before and after (other work on the machine distorts both sides, not necessarily equally).
+The script exits non-zero if the two sides disagree. It prints the CPU model and the thread count, then ``--rounds``
+rounds of the comparison (each: the lineage once, the sslsan side best of ``--repeats``), each with the 1-minute load
+average, and the best and the median ratio over the rounds: other work on the machine distorts both sides, not
+necessarily equally, so one round is not a measurement. Last, the sslsan side's cost at each N of ``--scaling`` (time
+per map stays flat when the cost is linear in N).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
+import statistics
 import sys
 import time
 
@@ -201,16 +207,62 @@ def describe_path(device: torch.device) -> str:
     return f"numba {numba.__version__} kernels"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def compare(args, data: dict, device: torch.device, sync) -> tuple[dict, dict]:
+    """``args.rounds`` rounds of lineage vs sslsan on the same data; prints each round and the best/median ratio."""
+    numpy_inputs = (data["maps"].numpy(), data["gt"].numpy().astype(np.float64), data["negative"].numpy())
+    torch_inputs = tuple(data[key].to(device) for key in ("maps", "gt", "negative"))
+    # Warm-up, not timed: numba's JIT compilation (or its cache load), the CUDA context, the allocator.
+    first_call, _ = best_time(lambda: vectorised(*(t[:8] for t in torch_inputs)), 1, sync)
+    print(f"  sslsan first call (8 maps): {first_call:.3f} s (JIT compile or cache load: not timed below)")
+    print(f"  {'round':>5}  {'load':>5}  {'lineage':>9}  {'sslsan':>9}  {'ratio':>7}")
+    ratios = []
+    for round_ in range(1, args.rounds + 1):
+        load = os.getloadavg()[0]
+        t_lineage, theirs = best_time(lambda: lineage(*numpy_inputs), 1, lambda: None)
+        t_ours, ours = best_time(lambda: vectorised(*torch_inputs), args.repeats, sync)
+        ratios.append(t_lineage / t_ours)
+        print(f"  {round_:>5}  {load:>5.2f}  {t_lineage:>8.3f}s  {t_ours:>8.3f}s  {ratios[-1]:>6.2f}×")
+    print(f"  speed-up: best {max(ratios):.2f}×, median {statistics.median(ratios):.2f}× over {args.rounds} round(s); "
+          f"load average now {os.getloadavg()[0]:.2f}")
+    return ours, theirs
+
+
+def scaling(args, device: torch.device, sync) -> None:
+    """The sslsan side's time at each N of ``--scaling`` (best of ``--repeats``), and per map."""
+    print(f"  scaling of the sslsan side ({args.size}×{args.size}, best of {args.repeats}):")
+    for n in (int(v) for v in args.scaling.split(",") if v):
+        data = make_data(n, args.size, args.seed)
+        inputs = tuple(data[key].to(device) for key in ("maps", "gt", "negative"))
+        load = os.getloadavg()[0]
+        seconds, _ = best_time(lambda: vectorised(*inputs), args.repeats, sync)
+        print(f"    N = {n:>6}: {seconds:8.3f} s  {1e6 * seconds / n:8.1f} µs per map  (load {load:.2f})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=2000, help="number of maps (default 2000)")
+    parser.add_argument("--n", type=int, default=2000, help="number of maps compared (default 2000)")
     parser.add_argument("--size", type=int, default=224, help="map side in pixels (default 224)")
     parser.add_argument("--device", default="cpu", help="device of the sslsan side: cpu or cuda (default cpu)")
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads of the sslsan side (default 0 = torch's default: every core)")
     parser.add_argument("--backend", choices=("auto", "numba", "torch"), default="auto",
                         help="sslsan.metrics.CPU_BACKEND: numba kernels or torch for CPU tensors (default auto)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per side; the best is reported")
+    parser.add_argument("--rounds", type=int, default=3, help="comparison rounds; the best and median ratio are given")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of the sslsan side per round (best kept)")
+    parser.add_argument("--scaling", default="500,2000,8000",
+                        help="comma-separated N at which to time the sslsan side alone ('' to skip)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--breakdown", action="store_true", help="also time the threshold search on its own")
     args = parser.parse_args(argv)
@@ -222,37 +274,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--device cuda requested but CUDA is not available")
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
 
-    data = make_data(args.n, args.size, args.seed)
-    numpy_inputs = (data["maps"].numpy(), data["gt"].numpy().astype(np.float64), data["negative"].numpy())
-    torch_inputs = tuple(data[key].to(device) for key in ("maps", "gt", "negative"))
-    # Warm-up, not timed: numba's JIT compilation (or its cache load), the CUDA context, the allocator.
-    first_call, _ = best_time(lambda: vectorised(*(t[:8] for t in torch_inputs)), 1, sync)
-    load_before = os.getloadavg()
-
-    t_lineage, theirs = best_time(lambda: lineage(*numpy_inputs), args.repeats, lambda: None)
-    t_ours, ours = best_time(lambda: vectorised(*torch_inputs), args.repeats, sync)
-
-    path = describe_path(device)
-    print(f"{args.n} maps of {args.size}×{args.size}: cIoU (median + adaptive), summaries, pIA, AUC_N")
     threads = "torch's default" if args.threads == 0 else "--threads"
-    print(f"lineage: per-sample numpy loop on 1 thread; sslsan: {path} on {torch.get_num_threads()} thread(s) "
-          f"({threads}; this machine has {os.cpu_count()} CPUs)")
-    print(f"torch {torch.__version__}, numpy {np.__version__}, best of {args.repeats}; load average "
-          f"{load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
-    print(f"  sslsan first call (8 maps)         : {first_call:8.3f} s  (JIT compile or cache load: not timed below)")
-    print(f"  lineage per-sample numpy (np.sort) : {t_lineage:8.3f} s")
-    print(f"  sslsan.metrics                     : {t_ours:8.3f} s")
-    print(f"  speed-up                           : {t_lineage / t_ours:8.2f}×")
+    print(f"{args.n} maps of {args.size}×{args.size}: cIoU (median + adaptive), summaries, pIA, AUC_N")
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, numpy {np.__version__}")
+    print(f"lineage: per-sample numpy loop on 1 thread; sslsan: {describe_path(device)} on "
+          f"{torch.get_num_threads()} thread(s) ({threads})")
+    data = make_data(args.n, args.size, args.seed)
+    ours, theirs = compare(args, data, device, sync)
     print(f"  median  {ours['median_summary']}")
     print(f"  adaptive {ours['adaptive_summary']}")
     print(f"  mean pIA {float(ours['pia'].mean()):.4f}, AUC_N {ours['auc_n']:.4f}")
-    if args.breakdown:
-        search_breakdown(data, device, args.repeats, sync)
     problems = disagreements(ours, theirs)
     if problems:
         print("MISMATCH between the two implementations:\n  " + "\n  ".join(problems))
         return 1
     print("  check: identical per-sample cIoU and pIA, summaries equal to 1e-12")
+    if args.breakdown:
+        search_breakdown(data, device, args.repeats, sync)
+    del data
+    if args.scaling:
+        scaling(args, device, sync)
     return 0
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models import ResNet18_Weights, resnet18
 
 from sslsan.config import autocast
 from sslsan.errors import DataError, MissingFileError
@@ -46,8 +47,6 @@ class ModelConfig:
 
 def resnet18_trunk(in_channels: int = 3, last_stride: int = 2) -> nn.Sequential:
     """torchvision's ResNet-18 without its pooling and classifier: conv1 … layer4 (512 output channels)."""
-    from torchvision.models import resnet18
-
     net = resnet18(weights=None)
     if in_channels != 3:
         net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -160,8 +159,6 @@ def load_imagenet_trunk(encoder: ImageEncoder) -> None:
     The lineage starts from these weights. Tests and the book never call this (nothing may be downloaded there):
     they use the offline pretraining stage in :mod:`sslsan.pretrain` instead.
     """
-    from torchvision.models import ResNet18_Weights, resnet18
-
     net = resnet18(weights=ResNet18_Weights.IMAGENET1K_V1)
     trunk = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
     encoder.trunk.load_state_dict(trunk.state_dict())

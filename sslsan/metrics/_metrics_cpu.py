@@ -41,11 +41,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+# (_SORT_BELOW is not used here: it is named here for the tests, which read the kernel module's settings)
 from ._cpu_select import (_BUCKETS, _SAMPLE_STRIDE, _SORT_BELOW, _finite_extrema, _kernel, _kth_in_place,  # noqa: F401
                           _sample_windows, _select)
 
 _BLOCKS_PER_THREAD = 4  # samples are split into a few blocks per thread (balance); scratch is allocated per block
 _FLAG_BLOCK = 8         # pixels per flag in the candidate pass: one AVX2 vector of float32
+_CANDIDATE_BUCKETS = 256  # histogram size for selecting among a window's few hundred candidates
 # The window route needs a sample worth the name, and float32 counters are exact below 2**24 pixels.
 _WINDOW_MIN_PIXELS, _WINDOW_MAX_PIXELS = 4096, 1 << 24
 
@@ -151,13 +153,12 @@ def _window_candidates(row, gt, a0, b0, a1, b1, flags, values0, gt0, values1, gt
         if block < blocks and not flags[block]:
             continue
         for j in range(block * _FLAG_BLOCK, min((block + 1) * _FLAG_BLOCK, row.size)):
-            v = row[j]
-            if (v >= a0) & (v <= b0):
-                values0[n0], gt0[n0] = v, gt[j]
-                n0 += 1
-            if (v >= a1) & (v <= b1):
-                values1[n1], gt1[n1] = v, gt[j]
-                n1 += 1
+            # write always, advance only on a hit: no branch to mispredict inside a flagged block
+            v, g = row[j], gt[j]
+            values0[n0], gt0[n0] = v, g
+            values1[n1], gt1[n1] = v, g
+            n0 += np.int32(v >= a0) & np.int32(v <= b0)
+            n1 += np.int32(v >= a1) & np.int32(v <= b1)
     return n0, n1
 
 
@@ -172,7 +173,8 @@ def _window_threshold_sums(rank, below, n, values, gt, b, above, lo, span, work,
     if not below <= rank < below + n:
         return False, 0, 0, 0.0
     work[:n] = values[:n]
-    threshold = (_kth_in_place(work, n, rank - below, counts, ids) - lo) / span
+    # a few hundred candidates: a small histogram (clearing and summing 2,048 counts would cost more than them)
+    threshold = (_kth_in_place(work, n, rank - below, counts[:_CANDIDATE_BUCKETS], ids) - lo) / span
     if above > 0 and not (b - lo) / span > threshold:
         return False, 0, 0, 0.0
     kept = 0
