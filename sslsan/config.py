@@ -165,6 +165,8 @@ class Stream(enum.IntEnum):
     FLIPS = 1  # which pairs see the mirrored image
     NEGATIVES = 2  # silence/noise draws of the SaN plug-in (one stream per rank)
     VIEWS = 3  # which cached augmented audio view each pair gets
+    IMAGE_VIEWS = 4  # which cached image view each pair gets, or the fresh views of a training trunk
+    SECOND_AUDIO_VIEW = 5  # the second audio view of methods that compare views
     NOISE_BANK = 99  # the pre-encoded noise clips of a frozen audio prefix (epoch 0)
 
 

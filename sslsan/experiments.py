@@ -112,12 +112,24 @@ def method_label(san: SaNConfig | None) -> str:
     return (f"san-{'+'.join(san.kinds)}-{san.mode}-r{san.ratio:g}-{san.noise.type}{san.noise.std:g}")
 
 
+#: fields added after the first book runs, with the value that reproduces those runs: left out of a run's hash
+#: while they hold it, so older runs keep their folder names
+LATER_DEFAULTS = {"method": "ezvsl", "method_config": None, "image_views": 4}
+LATER_SAN_DEFAULTS = {"sharpness": 0.03}
+
+
+def without_later_defaults(fields: dict) -> dict:
+    fields = {k: v for k, v in fields.items() if k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k]}
+    if fields.get("san") is not None:
+        fields["san"] = {k: v for k, v in fields["san"].items()
+                         if k not in LATER_SAN_DEFAULTS or v != LATER_SAN_DEFAULTS[k]}
+    return fields
+
+
 def run_name(config: TrainConfig) -> str:
     """``<method>-s<seed>-<hash>``: readable, and unique per configuration (so an ablation setting that equals a
     main run — e.g. "both" = SSL-SaN — reuses that run instead of training it again)."""
-    fields = config.to_dict()
-    if fields["method"] == "ezvsl":  # the hash of EZ-VSL runs is the one they had before `method` existed
-        del fields["method"]
+    fields = without_later_defaults(config.to_dict())
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:8]
     label = method_label(config.san)
     if config.method != "ezvsl":

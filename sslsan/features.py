@@ -20,6 +20,7 @@ from sslsan.audio import fit_length, load_audio
 from sslsan.config import autocast, quiet
 from sslsan.data.augment import AudioAugment
 from sslsan.data.dataset import load_image
+from sslsan.data.image_views import ViewConfig, make_views
 from sslsan.data.records import Query, resolve
 from sslsan.io import save_torch
 from sslsan.models import AVModel
@@ -72,26 +73,31 @@ def fixed_offscreen_waves(root: Path, queries: Sequence[Query], num_samples: int
 
 
 class PairAudio(torch.utils.data.Dataset):
-    """The training pairs' audio, augmented reproducibly per (seed, epoch, index).
+    """The training pairs' audio, augmented reproducibly per (seed, epoch, index): item ``i`` is ``views×N``.
 
     With augmentation, each epoch draws a fresh view (speed, crop, EQ, level, noise floor) of the pair's own source
     ``recording`` when the dataset stores it (IS3+-mini does), else of its clip: a new moment of the same sound,
-    which is self-supervision; another recording of the same class would be label supervision.
+    which is self-supervision; another recording of the same class would be label supervision. ``views=2`` adds a
+    second, independent view (methods that compare audio views); the first view is the same either way.
     """
 
     def __init__(self, root: Path, queries: Sequence[Query], num_samples: int, seed: int,
-                 augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None):
+                 augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None, views: int = 1):
         self.root, self.queries, self.num_samples = Path(root), list(queries), num_samples
-        self.seed, self.augment, self.epoch = seed, augment, 0
+        self.seed, self.augment, self.epoch, self.views = seed, augment, 0, views
 
     def __len__(self):
         return len(self.queries)
 
     def __getitem__(self, index):
         query = self.queries[index]
-        rng = np.random.default_rng([self.seed, self.epoch, index])
         source = query.extra.get("recording") if self.augment is not None else None
         wave = load_audio(resolve(self.root, source or query.audio))
+        # view 0 keeps the key it always had, so runs of one-view methods are unchanged
+        keys = [[self.seed, self.epoch, index]] + [[self.seed, self.epoch, index, v] for v in range(1, self.views)]
+        return torch.stack([self._view(wave, np.random.default_rng(key)) for key in keys])
+
+    def _view(self, wave: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         if self.augment is not None:
             wave = self.augment(wave, rng)
         offset = None if self.augment is None else int(rng.integers(0, max(1, len(wave) - self.num_samples + 1)))
@@ -125,6 +131,41 @@ def image_trunk_features(model: AVModel, root: Path, queries: Sequence[Query], i
 
 
 @torch.no_grad()
+def augmented_image_features(model: AVModel, root: Path, queries: Sequence[Query], image_size: int,
+                             device: torch.device, cache_dir: Path | None = None, *, views: int,
+                             config: ViewConfig = ViewConfig(), amp: bool = True, batch_size: int = 64,
+                             progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen-trunk features of ``views`` augmented views of every image (:func:`sslsan.data.image_views.make_views`)
+    and their geometric transforms: ``(N×V×512×h×w bfloat16, N×V×4)``, cached on disk.
+
+    The views do not depend on a run's seed (like the audio views), so every run and method sharing the trunk
+    shares one cache; each epoch picks one view per pair.
+    """
+
+    def compute():
+        model.image.eval()
+        feats, transforms = [], []
+        for start in tqdm(range(0, len(queries), batch_size), desc="image views (frozen trunk)",
+                          disable=quiet(progress), leave=False):
+            images = load_image_batch(root, queries[start : start + batch_size], image_size)
+            per_view = []
+            for view in range(views):
+                generator = torch.Generator().manual_seed(int(np.random.SeedSequence([VIEW_SEED, view, start])
+                                                              .generate_state(1)[0]))
+                warped, transform = make_views(images, generator, config)
+                with autocast(device, amp):
+                    per_view.append(model.image.features(warped.to(device)).to(torch.bfloat16).cpu())
+                transforms.append(transform)
+            feats.append(torch.stack(per_view, 1))
+        chunks = [torch.stack(transforms[i : i + views], 1) for i in range(0, len(transforms), views)]
+        return {"features": torch.cat(feats), "transforms": torch.cat(chunks)}
+
+    key = digest(model.image.trunk, image_size, views, config, str(Path(root).resolve()), [q.image for q in queries])
+    cached = cached_tensor(cache_dir, f"image-views-{key}", compute)
+    return cached["features"], cached["transforms"]
+
+
+@torch.no_grad()
 def audio_prefix_features(model: AVModel, root: Path, queries: Sequence[Query], device: torch.device, *,
                           start: int, views: int, augment: bool, amp: bool = True, workers: int = 0,
                           cache_dir: Path | None = None, batch_size: int = 64, progress: bool = True
@@ -141,7 +182,7 @@ def audio_prefix_features(model: AVModel, root: Path, queries: Sequence[Query], 
             pairs.epoch = view
             loader = torch.utils.data.DataLoader(pairs, batch_size=batch_size, num_workers=workers)
             with autocast(device, amp):
-                outputs.append(torch.cat([model.audio.prefix(w.to(device), start).to(torch.bfloat16).cpu()
+                outputs.append(torch.cat([model.audio.prefix(w[:, 0].to(device), start).to(torch.bfloat16).cpu()
                                           for w in loader]))
         return torch.stack(outputs, 1)
 

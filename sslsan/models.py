@@ -20,7 +20,7 @@ from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
 from sslsan.config import autocast
-from sslsan.errors import DataError, MissingFileError
+from sslsan.errors import DataError, MissingFileError, UsageError
 from sslsan.audio import LogSpectrogram, get_preset
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -33,12 +33,25 @@ TRUNK_STAGES = {"stem": 0, "layer1": 4, "layer2": 5, "layer3": 6, "layer4": 7, "
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture options. ``last_stride=1`` keeps layer4 at the resolution of layer3 (the LVS choice), so a
-    112 px image still gives a 7×7 map; ``front_end`` names an :data:`sslsan.audio.PRESETS` entry."""
+    112 px image still gives a 7×7 map; ``front_end`` names an :data:`sslsan.audio.PRESETS` entry.
+
+    Options some methods need (their defaults are the EZ-VSL model): ``heads`` splits both projections into
+    that many equal heads, each L2-normalised (SLAVC has two); ``image_dropout`` drops trunk features before the
+    image projection while training (SLAVC and FNAC use 0.9).
+    """
 
     dim: int = 512
     image_size: int = 224
     last_stride: int = 2
     front_end: str = "legacy"
+    heads: int = 1
+    image_dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.heads < 1 or self.dim % self.heads:
+            raise UsageError(f"model: dim {self.dim} cannot be split into {self.heads} heads")
+        if not 0 <= self.image_dropout < 1:
+            raise UsageError(f"model: image_dropout must be in [0, 1), got {self.image_dropout}")
 
     @property
     def map_size(self) -> int:
@@ -59,13 +72,32 @@ def resnet18_trunk(in_channels: int = 3, last_stride: int = 2) -> nn.Sequential:
     return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
 
 
+def normalize_heads(x: torch.Tensor, heads: int = 1, dim: int = 1) -> torch.Tensor:
+    """L2-normalise each of ``heads`` equal channel groups of ``x`` along ``dim`` and scale by 1/√heads.
+
+    The result has unit norm, and the cosine of two such vectors is the **mean of the per-head cosines**: a
+    two-head model's single localisation map is the mean of its heads' maps (SLAVC's test-time map).
+    """
+    if heads == 1:
+        return F.normalize(x, dim=dim)
+    parts = x.unflatten(dim, (heads, x.shape[dim] // heads))
+    return (F.normalize(parts, dim=dim + 1) / heads**0.5).flatten(dim, dim + 1)
+
+
+def split_heads(x: torch.Tensor, heads: int, dim: int = 1) -> list[torch.Tensor]:
+    """The unit-norm heads of a :func:`normalize_heads` output (each rescaled by √heads)."""
+    return [part * heads**0.5 for part in x.chunk(heads, dim)]
+
+
 class ImageEncoder(nn.Module):
     """Images ``B×3×S×S`` in [0, 1] → L2-normalised feature maps ``B×dim×h×w``."""
 
-    def __init__(self, dim: int = 512, last_stride: int = 2):
+    def __init__(self, dim: int = 512, last_stride: int = 2, heads: int = 1, dropout: float = 0.0):
         super().__init__()
         self.trunk = resnet18_trunk(3, last_stride)
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.proj = nn.Conv2d(TRUNK_CHANNELS, dim, kernel_size=1)
+        self.heads = heads
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -74,7 +106,7 @@ class ImageEncoder(nn.Module):
         return self.trunk((images - self.mean) / self.std)
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.proj(features.float()), dim=1)
+        return normalize_heads(self.proj(self.dropout(features.float())), self.heads)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.project(self.features(images))
@@ -83,11 +115,12 @@ class ImageEncoder(nn.Module):
 class AudioEncoder(nn.Module):
     """Waveforms ``B×N`` (16 kHz) → L2-normalised embeddings ``B×dim``; the spectrogram is computed on the batch."""
 
-    def __init__(self, dim: int = 512, front_end: str = "legacy"):
+    def __init__(self, dim: int = 512, front_end: str = "legacy", heads: int = 1):
         super().__init__()
         self.front_end = LogSpectrogram(get_preset(front_end))
         self.trunk = resnet18_trunk(1, last_stride=2)
         self.proj = nn.Linear(TRUNK_CHANNELS, dim)
+        self.heads = heads
 
     def features(self, waves: torch.Tensor, start: int = 0) -> torch.Tensor:
         """Max-pooled trunk features ``B×512``: a sound is present if it is present somewhere in time-frequency.
@@ -103,7 +136,7 @@ class AudioEncoder(nn.Module):
         return self.trunk[:stop](self.front_end(waves))
 
     def embed(self, features: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.proj(features.float()), dim=1)
+        return normalize_heads(self.proj(features.float()), self.heads)
 
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
         return self.embed(self.features(waves))
@@ -119,8 +152,8 @@ class AVModel(nn.Module):
     def __init__(self, config: ModelConfig = ModelConfig()):
         super().__init__()
         self.config = config
-        self.image = ImageEncoder(config.dim, config.last_stride)
-        self.audio = AudioEncoder(config.dim, config.front_end)
+        self.image = ImageEncoder(config.dim, config.last_stride, config.heads, config.image_dropout)
+        self.audio = AudioEncoder(config.dim, config.front_end, config.heads)
 
     def forward(self, images: torch.Tensor | None, waves: torch.Tensor, *, image_features: torch.Tensor | None = None,
                 audio_start: int = 0, amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:

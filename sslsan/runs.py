@@ -12,6 +12,7 @@ import csv
 import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from sslsan.errors import DataError, MissingFileError, UsageError
 from sslsan.io import atomic_path
@@ -24,14 +25,16 @@ from sslsan.negatives import NoiseConfig
 class TrainConfig:
     """Everything a run depends on (saved as ``config.json`` next to its checkpoints).
 
-    ``method`` names the base loss (:data:`sslsan.methods.METHODS`); ``san`` adds silence and noise to it.
+    ``method`` names the base loss (:data:`sslsan.methods.METHODS`) and ``method_config`` its hyper-parameters
+    (an instance of that method's config dataclass; ``None`` = its defaults); ``san`` adds silence and noise.
     ``image_init``/``audio_init``: ``"scratch"``, ``"imagenet"`` (image only; needs internet) or the path of a trunk
     ``state_dict`` from :mod:`sslsan.pretrain`. ``trunk_lr`` is the image trunk's learning rate: ``None`` = ``lr``,
     ``0`` = frozen (its features are then computed once and cached).
     ``audio_train_from`` names the first trainable stage of the audio trunk (``stem`` = all of it; ``layer4`` =
     only the last block; ``head`` = only the projection). The frozen stages' outputs are cached for
     ``audio_views`` augmented views of every pair (each epoch picks one view per pair), and SaN noise then comes
-    from a bank of ``noise_bank`` pre-encoded clips. ``amp`` asks for bfloat16 where it is fast (see
+    from a bank of ``noise_bank`` pre-encoded clips. Methods that compare image views (SSL-TIE, SSL-Align) with a
+    frozen trunk use ``image_views`` cached augmented views of every image. ``amp`` asks for bfloat16 where it is fast (see
     :func:`sslsan.config.bf16_is_fast`).
     """
 
@@ -53,18 +56,25 @@ class TrainConfig:
     audio_augment: bool = True
     audio_train_from: str = "stem"
     audio_views: int = 6
+    image_views: int = 4
     noise_bank: int = 256
     san: SaNConfig | None = None
     seed: int = 0
     max_pairs: int | None = None
     workers: int = 0
     method: str = "ezvsl"
+    method_config: Any = None
 
     def __post_init__(self):
-        get_method(self.method)
+        method = get_method(self.method)
+        if self.method_config is not None and not isinstance(self.method_config, method.config):
+            raise UsageError(f"training config: method_config of {self.method} must be a "
+                             f"{method.config.__name__}, got {type(self.method_config).__name__}")
+        self.model  # validates the method's model options against the architecture
         bad = [f"{name}={value}" for name, value in (("lr", self.lr), ("tau", self.tau), ("dim", self.dim),
                                                      ("image_size", self.image_size),
                                                      ("audio_views", self.audio_views),
+                                                     ("image_views", self.image_views),
                                                      ("noise_bank", self.noise_bank)) if not value > 0]
         bad += [f"{name}={value}" for name, value in (("epochs", self.epochs), ("seed", self.seed),
                                                       ("workers", self.workers),
@@ -81,9 +91,15 @@ class TrainConfig:
             raise UsageError(f"audio_train_from {self.audio_train_from!r} is not one of {sorted(TRUNK_STAGES)}")
 
     @property
+    def method_settings(self):
+        """The method's config: ``method_config``, or the method's defaults."""
+        return get_method(self.method).config() if self.method_config is None else self.method_config
+
+    @property
     def model(self) -> ModelConfig:
         return ModelConfig(dim=self.dim, image_size=self.image_size, last_stride=self.last_stride,
-                           front_end=self.front_end)
+                           front_end=self.front_end,
+                           **get_method(self.method).model_options(self.method_settings))
 
     @property
     def frozen_trunk(self) -> bool:
@@ -105,6 +121,8 @@ class TrainConfig:
             san["kinds"] = tuple(san["kinds"])
             san["noise"] = NoiseConfig(**san["noise"])
             data["san"] = SaNConfig(**san)
+        if data.get("method_config") is not None:
+            data["method_config"] = get_method(data.get("method", "ezvsl")).config(**data["method_config"])
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

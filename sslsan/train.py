@@ -12,8 +12,10 @@ gradients), so the contrastive negatives of every GPU are the whole global batch
 
 from __future__ import annotations
 
+import copy
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -30,10 +32,11 @@ from sslsan.data.is3 import read_class_files, read_info, read_queries
 from sslsan.data.mini.classmap import offscreen_classes
 from sslsan.data.records import Query, resolve
 from sslsan.errors import DataError, UsageError
-from sslsan.features import (AudioEmbedder, PairAudio, audio_prefix_features, image_maps_of,
-                             image_trunk_features, load_image_batch, positive_waves)
+from sslsan.data.image_views import make_views
+from sslsan.features import (AudioEmbedder, PairAudio, audio_prefix_features, augmented_image_features,
+                             image_maps_of, image_trunk_features, load_image_batch, positive_waves)
 from sslsan.io import save_torch, write_json
-from sslsan.methods import get_method, san_batch, san_loss
+from sslsan.methods import Batch, get_method, san_batch, san_loss
 from sslsan.models import AVModel, load_state, localization_maps, similarity_maps
 from sslsan.negatives import NoiseConfig, make_negatives
 from sslsan.negatives import noise as negatives_noise
@@ -127,42 +130,88 @@ def ambience_bank(data: Path) -> list[torch.Tensor]:
 # ------------------------------------------------------------------------------------------------ the step
 
 
-def contrastive_step(model, config: TrainConfig, image_features: torch.Tensor | None, images: torch.Tensor | None,
-                     audio: torch.Tensor, negatives: NegativeSource, generator: torch.Generator,
-                     audio_start: int = 0) -> tuple[torch.Tensor, dict]:
-    """Loss of one batch. Either cached trunk ``image_features`` (frozen trunk) or raw ``images`` are given;
-    ``audio`` holds waveforms, or cached outputs of the audio trunk's first ``audio_start`` stages.
+@dataclass
+class StepInputs:
+    """What the epoch loop hands one step: the pairs' images (cached trunk ``features`` or raw ``images``) and
+    audio (waveforms, or cached outputs of the audio trunk's first ``audio_start`` stages), and — for methods
+    that compare views — a second image view (``features_aug``/``images_aug`` with its ``transforms`` B×4) and
+    a second audio view ``audio_aug``."""
 
-    Negative audio (SaN) comes from ``negatives``, goes through the same audio encoder in the same forward pass as
-    the real audio (so it shares BatchNorm statistics) and is given to the SaN plug-in.
+    audio: torch.Tensor
+    features: torch.Tensor | None = None
+    images: torch.Tensor | None = None
+    features_aug: torch.Tensor | None = None
+    images_aug: torch.Tensor | None = None
+    transforms: torch.Tensor | None = None
+    audio_aug: torch.Tensor | None = None
+
+
+def _cat(*parts: torch.Tensor | None) -> torch.Tensor | None:
+    present = [p for p in parts if p is not None]
+    return torch.cat(present) if present else None
+
+
+def contrastive_step(model, config: TrainConfig, inputs: StepInputs, negatives: NegativeSource,
+                     generator: torch.Generator, *, target: AVModel | None = None, epoch: int = 0
+                     ) -> tuple[torch.Tensor, dict]:
+    """Loss of one batch with the run's method (and SaN when ``config.san``).
+
+    Everything the online encoders see — both image views, the real audio, the negative audio (SaN) and the
+    second audio view — goes through ``model`` in **one** forward pass (DDP needs one; the negatives then share
+    BatchNorm statistics with the real audio). ``target`` are the momentum encoders of methods that have them.
     """
-    base = get_method(config.method).loss
-    batch, san, replaced = audio.shape[0], config.san, None
-    extra = audio[:0]
+    method = get_method(config.method)
+    objective = method.objective(config.method_settings, config.tau)
+    batch, san, replaced = inputs.audio.shape[0], config.san, None
+    audio, extra = inputs.audio, inputs.audio[:0]
     if san is not None:
         audio, extra, replaced = san_batch(san, audio, negatives.draw, generator)
-    # one forward through `model` (DDP needs its forward to run) with real and negative audio together
-    image_maps, embeddings = model(images, torch.cat([audio, extra]), image_features=image_features,
-                                   audio_start=audio_start, amp=config.amp)
-    audio_pos, audio_neg = embeddings[:batch], embeddings[batch:]
-    image_maps, audio_pos = gather(image_maps), gather(audio_pos)
+    image_maps, embeddings = model(_cat(inputs.images, inputs.images_aug), _cat(audio, extra, inputs.audio_aug),
+                                   image_features=_cat(inputs.features, inputs.features_aug),
+                                   audio_start=config.audio_start, amp=config.amp)
+    audio_pos, audio_neg = embeddings[:batch], embeddings[batch : batch + len(extra)]
+    step = Batch(image_maps[:batch], audio_pos, epoch=epoch)
+    if len(image_maps) > batch:
+        step.image_maps_aug, step.view_params = image_maps[batch:], inputs.transforms.to(image_maps.device)
+    if inputs.audio_aug is not None:
+        step.audio_aug = embeddings[batch + len(extra) :]
+    if target is not None:
+        with torch.no_grad():
+            step.target_maps, step.target_audio = target(inputs.images, inputs.audio, image_features=inputs.features,
+                                                         audio_start=config.audio_start, amp=config.amp)
+    step = step.apply(gather)
     neg = None
     if replaced is not None:
         replaced = gather(replaced)
-        neg = audio_pos[replaced]
+        neg = step.audio[replaced]
     elif san is not None:
         neg = gather(audio_neg)
-    if san is None:
-        loss = base(image_maps, audio_pos, config.tau)
-    else:
-        loss = san_loss(base, image_maps, audio_pos, neg, san, config.tau, replaced=replaced)
+    loss = objective(step) if san is None else san_loss(objective, step, neg, san, replaced=replaced)
     with torch.no_grad():
-        peaks = localization_maps(image_maps, audio_pos).flatten(1).amax(1)
+        peaks = localization_maps(step.image_maps, step.audio).flatten(1).amax(1)
         keep = ~replaced if replaced is not None else slice(None)
         stats = {"pos_peak": float(peaks[keep].mean())}
         if san is not None:
-            stats["neg_peak"] = float(similarity_maps(image_maps, neg).flatten(2).amax(-1).mean())
+            stats["neg_peak"] = float(similarity_maps(step.image_maps, neg).flatten(2).amax(-1).mean())
     return loss, stats
+
+
+@torch.no_grad()
+def update_momentum(target: AVModel, model: AVModel, rate: float) -> None:
+    """``θ_target ← rate·θ_target + (1 − rate)·θ`` for every parameter; buffers (BatchNorm statistics) copied."""
+    for t, p in zip(target.parameters(), model.parameters()):
+        t.mul_(rate).add_(p.detach(), alpha=1 - rate)
+    for t, b in zip(target.buffers(), model.buffers()):
+        t.copy_(b)
+
+
+def momentum_encoders(model: AVModel, config: TrainConfig) -> AVModel | None:
+    """A frozen copy of ``model`` for methods with momentum targets (SLAVC), else ``None``."""
+    if get_method(config.method).momentum(config.method_settings) is None:
+        return None
+    target = copy.deepcopy(model)
+    target.requires_grad_(False)
+    return target
 
 
 @torch.no_grad()
@@ -171,7 +220,7 @@ def validation_loss(model: AVModel, config: TrainConfig, root: Path, queries: Se
     """Mean loss of the run's method (batches of ``batch_size``) and mean positive-pair map peak on the val split,
     no augmentation. Frozen stages (image trunk, leading audio stages) reuse the evaluation caches, so validating
     a run with frozen trunks costs only its trainable layers."""
-    base = get_method(config.method).loss
+    objective = get_method(config.method).objective(config.method_settings, config.tau)
     model.eval()
     table = query_table(queries, size=8)  # only the image index is used
     image_maps = image_maps_of(model, root, table, config.image_size, device, batch_size,
@@ -185,7 +234,7 @@ def validation_loss(model: AVModel, config: TrainConfig, root: Path, queries: Se
         maps, emb = image_maps[start : start + batch_size], audio[start : start + batch_size]
         if len(maps) < 2:
             break
-        losses.append(float(base(maps, emb, config.tau)))
+        losses.append(float(objective(Batch(maps, emb))))
         weights.append(len(maps))
     peaks = localization_maps(image_maps, audio).flatten(1).amax(1)
     return {"val_loss": float(np.dot(losses, weights) / np.sum(weights)), "val_pos_peak": float(peaks.mean())}
@@ -212,15 +261,17 @@ def check_run_folder(files: RunFiles, config: TrainConfig, resume: bool) -> None
         raise UsageError(f"{files.out}: holds a started run; pass --resume to continue it or use another --out")
 
 
-def resume_state(files: RunFiles, model: AVModel, optimizer: torch.optim.Optimizer, device: torch.device
-                 ) -> tuple[int, list[dict]]:
-    """Load ``last.pt`` into ``model`` and ``optimizer`` (when there is one): the epoch to start from and the
-    validation history of the epochs before it."""
+def resume_state(files: RunFiles, model: AVModel, optimizer: torch.optim.Optimizer, device: torch.device,
+                 target: AVModel | None = None) -> tuple[int, list[dict]]:
+    """Load ``last.pt`` into ``model``, ``optimizer`` and the momentum encoders ``target`` (when there is one):
+    the epoch to start from and the validation history of the epochs before it."""
     if not files.last.is_file():
         return 0, []
     state = load_state(files.last, map_location=device)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
+    if target is not None:
+        target.load_state_dict(state["target"])
     start_epoch = int(state["epoch"]) + 1
     history = json.loads(files.validation.read_text()) if files.validation.is_file() else []
     return start_epoch, [h for h in history if h["epoch"] < start_epoch]
@@ -267,13 +318,20 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
         features = image_trunk_features(model, data, train_queries, config.image_size, dev, cache_dir,
                                         hflip=config.hflip, amp=config.amp, progress=progress and rank == 0)
     optimizer = make_optimizer(model, config)
-    start_epoch, history = resume_state(files, model, optimizer, dev) if resume else (0, [])
+    target = momentum_encoders(model, config)
+    start_epoch, history = resume_state(files, model, optimizer, dev, target) if resume else (0, [])
     net = model
     if distributed:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     num_samples = model.audio.front_end.config.num_samples
+    method = get_method(config.method)
     audio_data = PairAudio(data, train_queries, num_samples, config.seed,
-                           AudioAugment() if config.audio_augment else None)
+                           AudioAugment() if config.audio_augment else None, views=1 + method.audio_views)
+    image_views = None
+    if method.image_views and config.frozen_trunk:
+        image_views = augmented_image_features(model, data, train_queries, config.image_size, dev, cache_dir,
+                                               views=config.image_views, amp=config.amp,
+                                               progress=progress and rank == 0)
     audio_views = None
     if config.audio_start:
         audio_views = audio_prefix_features(model, data, train_queries, dev, start=config.audio_start,
@@ -285,7 +343,7 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
     if rank == 0 and start_epoch == 0 and files.metrics.is_file():
         files.metrics.unlink()
     loop = EpochLoop(net, model, config, data, train_queries, dev, features, audio_data, audio_views, negatives,
-                     rank, world, progress)
+                     rank, world, progress, image_views=image_views, target=target)
     for epoch in range(start_epoch, last_epoch):
         rows, seconds = loop.run(epoch, optimizer)
         if rank == 0:
@@ -294,8 +352,10 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
             if val_queries:
                 record.update(validation_loss(model, config, data, val_queries, dev, cache_dir=cache_dir))
             history.append(record)
-            save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch},
-                       files.last)
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}
+            if target is not None:
+                state["target"] = target.state_dict()
+            save_torch(state, files.last)
             write_json(files.validation, history)
             write_metrics(files.metrics, rows, keep_before_epoch=epoch)
             if progress:
@@ -315,15 +375,19 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
 
 class EpochLoop:
     """One epoch of steps: the batches of this rank, their images (cached features or files) and audio (cached
-    views or augmented waveforms), the SaN negatives, and the optimiser steps. Every draw comes from a named
-    stream of ``(seed, epoch)``, so an epoch is the same whether the run was resumed or not."""
+    views or augmented waveforms), the second views of methods that compare views, the SaN negatives, the
+    optimiser steps and the momentum update. Every draw comes from a named stream of ``(seed, epoch)``, so an
+    epoch is the same whether the run was resumed or not."""
 
     def __init__(self, net, model: AVModel, config: TrainConfig, data: Path, queries: Sequence[Query],
                  device: torch.device, features, audio_data: PairAudio, audio_views, negatives: NegativeSource,
-                 rank: int, world: int, progress: bool):
+                 rank: int, world: int, progress: bool, *, image_views=None, target: AVModel | None = None):
         self.net, self.model, self.config, self.data, self.queries = net, model, config, data, queries
         self.device, self.features, self.audio_data, self.audio_views = device, features, audio_data, audio_views
         self.negatives, self.rank, self.world, self.progress = negatives, rank, world, progress
+        self.image_views, self.target = image_views, target
+        self.method = get_method(config.method)
+        self.momentum = self.method.momentum(config.method_settings)
         self.steps_per_epoch = len(queries) // config.batch_size
 
     def _batches(self, epoch: int) -> list[list[int]]:
@@ -342,6 +406,40 @@ class EpochLoop:
         images = load_image_batch(self.data, [self.queries[i] for i in indices], self.config.image_size)
         return None, torch.where(view.view(-1, 1, 1, 1).bool(), images.flip(-1), images).to(self.device)
 
+    def _inputs(self, indices: list[int], waves: torch.Tensor, flips: torch.Tensor, image_view_of, views_gen
+                ) -> StepInputs:
+        features, images = self._images(indices, flips)
+        inputs = StepInputs(waves[:, 0].to(self.device), features, images)
+        if self.method.audio_views:
+            inputs.audio_aug = waves[:, 1].to(self.device)
+        if self.method.image_views:
+            index = torch.as_tensor(indices)
+            if self.image_views is not None:  # cached views of the frozen trunk: one per pair and epoch
+                cached, transforms = self.image_views
+                pick = image_view_of[index]
+                inputs.features_aug = cached[index, pick].to(self.device)
+                inputs.transforms = transforms[index, pick]
+            else:  # a training trunk sees fresh views of the (unflipped) images
+                raw = load_image_batch(self.data, [self.queries[i] for i in indices], self.config.image_size)
+                images_aug, inputs.transforms = make_views(raw, views_gen)
+                inputs.images_aug = images_aug.to(self.device)
+        return inputs
+
+    def _audio_loader(self, epoch: int, local: list[list[int]]):
+        """Batches ``b×V×…`` of audio (V = 2 for methods with a second audio view, else 1)."""
+        config, count = self.config, len(self.queries)
+        if self.audio_views is None:
+            return torch.utils.data.DataLoader(self.audio_data, batch_sampler=local, num_workers=config.workers)
+        # cached augmented views: one per pair and epoch, and for a second view another one of them
+        first = torch.randint(config.audio_views, (count,), generator=stream_generator(config.seed, Stream.VIEWS, epoch))
+        picks = [first]
+        if self.method.audio_views:
+            shift = torch.randint(1, max(2, config.audio_views), (count,),
+                                  generator=stream_generator(config.seed, Stream.SECOND_AUDIO_VIEW, epoch))
+            picks.append((first + shift) % config.audio_views)
+        return (torch.stack([self.audio_views[torch.as_tensor(i), p[torch.as_tensor(i)]] for p in picks], 1).float()
+                for i in local)
+
     def run(self, epoch: int, optimizer: torch.optim.Optimizer) -> tuple[list[dict], float]:
         config = self.config
         set_train_mode(self.model, config)
@@ -349,22 +447,23 @@ class EpochLoop:
         local = self._batches(epoch)
         flips = torch.randint(2, (len(self.queries),), generator=stream_generator(config.seed, Stream.FLIPS, epoch))
         negatives_gen = stream_generator(config.seed, Stream.NEGATIVES, epoch, rank=self.rank)
-        if self.audio_views is None:
-            loader = torch.utils.data.DataLoader(self.audio_data, batch_sampler=local, num_workers=config.workers)
-        else:  # one cached augmented view per pair and epoch
-            view_of = torch.randint(config.audio_views, (len(self.queries),),
-                                    generator=stream_generator(config.seed, Stream.VIEWS, epoch))
-            loader = (self.audio_views[torch.as_tensor(i), view_of[torch.as_tensor(i)]].float() for i in local)
+        views_gen = stream_generator(config.seed, Stream.IMAGE_VIEWS, epoch, rank=self.rank)
+        image_view_of = None
+        if self.image_views is not None:
+            image_view_of = torch.randint(self.image_views[0].shape[1], (len(self.queries),), generator=views_gen)
         rows, started = [], time.perf_counter()
-        bar = tqdm(zip(local, loader), total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}",
-                   disable=quiet(self.progress) or self.rank > 0, leave=False)
+        bar = tqdm(zip(local, self._audio_loader(epoch, local)), total=self.steps_per_epoch,
+                   desc=f"epoch {epoch + 1}/{config.epochs}", disable=quiet(self.progress) or self.rank > 0,
+                   leave=False)
         for step, (indices, waves) in enumerate(bar):
-            image_features, images = self._images(indices, flips)
-            loss, stats = contrastive_step(self.net, config, image_features, images, waves.to(self.device),
-                                           self.negatives, negatives_gen, config.audio_start)
+            inputs = self._inputs(indices, waves, flips, image_view_of, views_gen)
+            loss, stats = contrastive_step(self.net, config, inputs, self.negatives, negatives_gen,
+                                           target=self.target, epoch=epoch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if self.target is not None:
+                update_momentum(self.target, self.model, self.momentum)
             rows.append({"epoch": epoch, "step": epoch * self.steps_per_epoch + step, "loss": loss.item(), **stats})
             bar.set_postfix(loss=f"{loss.item():.3f}")
         return rows, time.perf_counter() - started

@@ -11,7 +11,7 @@ import torch.distributed as dist
 
 from sslsan.negatives import NoiseConfig
 from sslsan.runs import TrainConfig, build_model
-from sslsan.train import NegativeSource, contrastive_step
+from sslsan.train import NegativeSource, StepInputs, contrastive_step
 
 
 def main(out: str) -> None:
@@ -30,7 +30,8 @@ def main(out: str) -> None:
     part = slice(rank * local, (rank + 1) * local)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     negatives = NegativeSource(48000, NoiseConfig(), torch.device("cpu"))
-    loss, _ = contrastive_step(net, config, None, images[part], waves[part], negatives, torch.Generator())
+    loss, _ = contrastive_step(net, config, StepInputs(waves[part], images=images[part]), negatives,
+                               torch.Generator())
     loss.backward()
     if rank == 0:
         grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sslsan.methods import SaNConfig, ezvsl_loss, max_hinge, mil_logits, san_loss
+from sslsan.methods import Batch, SaNConfig, ezvsl_loss, get_method, max_hinge, mil_logits, san_loss, soft_area
 from sslsan.models import AVModel, ModelConfig
 
 
@@ -74,21 +74,38 @@ def test_max_hinge_by_hand():
 
 def test_san_modes_are_plug_ins_around_the_base_loss():
     image_maps, audio, negatives = unit(6, 8, 2, 2), unit(6, 8, seed=1), unit(2, 8, seed=2)
+    objective, batch = get_method("ezvsl").objective(), Batch(image_maps, audio)
     extra = SaNConfig(mode="extra-negatives")
-    assert torch.allclose(san_loss(ezvsl_loss, image_maps, audio, negatives, extra),
+    assert torch.allclose(san_loss(objective, batch, negatives, extra),
                           ezvsl_loss(image_maps, audio, negatives=negatives))
     penalty = SaNConfig(mode="penalty", weight=2.0, margin=0.1)
-    assert torch.allclose(san_loss(ezvsl_loss, image_maps, audio, negatives, penalty),
+    assert torch.allclose(san_loss(objective, batch, negatives, penalty),
                           ezvsl_loss(image_maps, audio) + 2.0 * max_hinge(image_maps, negatives, 0.1))
+    area = SaNConfig(mode="soft-area", weight=0.5, margin=0.2, sharpness=0.05)
+    assert torch.allclose(san_loss(objective, batch, negatives, area),
+                          ezvsl_loss(image_maps, audio, negatives=negatives)
+                          + 0.5 * soft_area(image_maps, negatives, 0.2, 0.05))
     replaced = torch.tensor([True, False, False, True, False, False])
     replace = SaNConfig(mode="replacement", ratio=0.34)
-    got = san_loss(ezvsl_loss, image_maps, audio, negatives, replace, replaced=replaced)
+    got = san_loss(objective, batch, negatives, replace, replaced=replaced)
     keep = ~replaced
     want = ezvsl_loss(image_maps[keep], audio[keep], negatives=negatives) + \
         max_hinge(image_maps[replaced], negatives, 0.0, paired=True)
     assert torch.allclose(got, want)
     with pytest.raises(ValueError, match="replaced"):
-        san_loss(ezvsl_loss, image_maps, audio, negatives, replace)
+        san_loss(objective, batch, negatives, replace)
+
+
+def test_soft_area_by_hand():
+    # one image of two cells: cosines with the negative 1.0 and -1.0; threshold 0, sharpness 0.5
+    image_maps = torch.tensor([[1.0, 0.0], [-1.0, 0.0]]).t().reshape(1, 2, 1, 2)
+    negatives = torch.tensor([[1.0, 0.0]])
+    want = (torch.sigmoid(torch.tensor(2.0)) + torch.sigmoid(torch.tensor(-2.0))) / 2  # = 0.5
+    assert torch.isclose(soft_area(image_maps, negatives, 0.0, 0.5), want)
+    # a sharper sigmoid approaches the hard area: one of the two cells is above 0.5
+    assert torch.isclose(soft_area(image_maps, negatives, 0.5, 1e-3), torch.tensor(0.5), atol=1e-4)
+    image_maps[0, :, 0, 1] = torch.tensor([0.9, 0.43589])  # both cells above 0.5 now
+    assert torch.isclose(soft_area(image_maps, negatives, 0.5, 1e-3), torch.tensor(1.0), atol=1e-4)
 
 
 @pytest.mark.parametrize("kwargs, message", [({"mode": "nope"}, "mode"), ({"kinds": ("offscreen",)}, "kinds"),

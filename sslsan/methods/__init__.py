@@ -1,32 +1,20 @@
-"""Training methods: one small module per method (its loss, with the paper's equation in the docstring) and the
-silence-and-noise plug-in that wraps any of them.
+"""Training methods: one small module per method (its loss, with the paper's equation in the docstring, and its
+config dataclass) and the silence-and-noise plug-in that wraps any of them.
 
-:data:`METHODS` is the registry ``sslsan train --method`` reads. A method's ``loss`` has the signature
-``loss(image_maps B×C×h×w, audio B×C, tau=..., negatives=None | K×C) -> scalar``; ``negatives`` are extra
-columns of its image→audio contrast, which is how :func:`~sslsan.methods.san.san_loss` plugs silence and noise in.
+:data:`METHODS` is the registry ``sslsan train --method`` reads; :class:`~sslsan.methods.base.Method` says what a
+method is and :class:`~sslsan.methods.base.Batch` what its loss sees. :func:`~sslsan.methods.san.san_loss` plugs
+silence and noise into any method's objective.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sslsan.errors import UsageError
-from sslsan.methods.ezvsl import TAU, ezvsl_loss, mil_logits
-from sslsan.methods.san import SAN_KINDS, SAN_MODES, BaseLoss, SaNConfig, max_hinge, san_batch, san_loss
+from sslsan.methods.base import Batch, Method, with_negative_columns
+from sslsan.methods.ezvsl import EZVSL, TAU, EZVSLConfig, ezvsl_loss, mil_logits
+from sslsan.methods.san import SAN_KINDS, SAN_MODES, SaNConfig, max_hinge, san_batch, san_loss, soft_area
 
-
-@dataclass(frozen=True)
-class Method:
-    """A registered training method: its name on the command line, its loss and the paper it follows."""
-
-    name: str
-    loss: BaseLoss
-    paper: str
-
-
-METHODS: dict[str, Method] = {
-    "ezvsl": Method("ezvsl", ezvsl_loss, "Mo & Morgado, Localizing Visual Sounds the Easy Way, ECCV 2022"),
-}
+#: every method, by its command-line name, in the order the book's tables use
+METHODS: dict[str, Method] = {m.name: m for m in (EZVSL,)}
 
 
 def get_method(name: str) -> Method:
@@ -35,5 +23,5 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
-__all__ = ["METHODS", "Method", "get_method", "TAU", "ezvsl_loss", "mil_logits", "SAN_KINDS", "SAN_MODES",
-           "SaNConfig", "max_hinge", "san_batch", "san_loss"]
+__all__ = ["METHODS", "Method", "Batch", "get_method", "with_negative_columns", "TAU", "EZVSLConfig", "ezvsl_loss",
+           "mil_logits", "SAN_KINDS", "SAN_MODES", "SaNConfig", "max_hinge", "san_batch", "san_loss", "soft_area"]

@@ -7,9 +7,12 @@ EZ-VSL code's loss (max over locations, symmetric InfoNCE, τ = 0.03), written a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
+from sslsan.methods.base import Batch, Method, with_negative_columns
 from sslsan.models import similarity_maps
 
 TAU = 0.03
@@ -35,5 +38,22 @@ def ezvsl_loss(image_maps: torch.Tensor, audio: torch.Tensor, tau: float = TAU,
     """
     logits = mil_logits(image_maps, audio, tau)  # B×B
     target = torch.arange(logits.shape[0], device=logits.device)
-    image_to_audio = logits if negatives is None else torch.cat([logits, mil_logits(image_maps, negatives, tau)], 1)
+    negative_logits = None if negatives is None else mil_logits(image_maps, negatives, tau)
+    image_to_audio = with_negative_columns(logits, negative_logits)
     return 0.5 * (F.cross_entropy(image_to_audio, target) + F.cross_entropy(logits.t(), target))
+
+
+@dataclass(frozen=True)
+class EZVSLConfig:
+    """EZ-VSL has no hyper-parameter of its own beyond τ (the run's ``tau``)."""
+
+
+def ezvsl_method_loss(batch: Batch, config: EZVSLConfig, negatives: torch.Tensor | None = None, *,
+                      tau: float = TAU) -> torch.Tensor:
+    """:func:`ezvsl_loss` on a :class:`~sslsan.methods.base.Batch` (it uses the pair's maps and audio only)."""
+    return ezvsl_loss(batch.image_maps, batch.audio, tau, negatives)
+
+
+EZVSL = Method("ezvsl", "EZ-VSL", ezvsl_method_loss, EZVSLConfig,
+               paper="Mo & Morgado, Localizing Visual Sounds the Easy Way, ECCV 2022",
+               code="github.com/stoneMo/EZ-VSL (model.py: max-MIL symmetric InfoNCE)")
