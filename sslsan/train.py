@@ -148,6 +148,8 @@ class StepInputs:
 
 def _cat(*parts: torch.Tensor | None) -> torch.Tensor | None:
     present = [p for p in parts if p is not None]
+    if len(present) == 1:  # no copy: kernels may round differently on another allocation
+        return present[0]
     return torch.cat(present) if present else None
 
 
@@ -170,9 +172,10 @@ def contrastive_step(model, config: TrainConfig, inputs: StepInputs, negatives: 
                                    image_features=_cat(inputs.features, inputs.features_aug),
                                    audio_start=config.audio_start, amp=config.amp)
     audio_pos, audio_neg = embeddings[:batch], embeddings[batch : batch + len(extra)]
-    step = Batch(image_maps[:batch], audio_pos, epoch=epoch)
-    if len(image_maps) > batch:
-        step.image_maps_aug, step.view_params = image_maps[batch:], inputs.transforms.to(image_maps.device)
+    step = Batch(image_maps, audio_pos, epoch=epoch)
+    if len(image_maps) > batch:  # (split only when there is a second view: a slice changes float rounding)
+        step.image_maps, step.image_maps_aug = image_maps[:batch], image_maps[batch:]
+        step.view_params = inputs.transforms.to(image_maps.device)
     if inputs.audio_aug is not None:
         step.audio_aug = embeddings[batch + len(extra) :]
     if target is not None:

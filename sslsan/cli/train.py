@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
-from sslsan.errors import MissingFileError
-from sslsan.methods import METHODS, SAN_MODES, SaNConfig
+from sslsan.errors import MissingFileError, UsageError
+from sslsan.methods import METHODS, SAN_MODES, SaNConfig, get_method
 from sslsan.negatives import NOISE_TYPES, NoiseConfig
 from sslsan.runs import PRESETS, TrainConfig, preset
 from sslsan.train import train
@@ -21,14 +22,51 @@ def san_from_args(args: argparse.Namespace) -> SaNConfig | None:
         return None
     kinds = tuple(k.strip() for k in args.san.split(","))
     return SaNConfig(kinds=kinds, mode=args.san_mode, ratio=args.san_ratio,
-                     noise=NoiseConfig(args.noise, args.noise_std), margin=args.margin, weight=args.san_weight)
+                     noise=NoiseConfig(args.noise, args.noise_std), margin=args.margin, weight=args.san_weight,
+                     sharpness=args.san_sharpness)
+
+
+def method_config_from_args(args: argparse.Namespace):
+    """The method's config dataclass with the ``--method-option KEY=VALUE`` overrides (``None`` when none)."""
+    if not args.method_option:
+        return None
+    method = get_method(args.method)
+    types = {f.name: f.type for f in fields(method.config)}
+    values = {}
+    for item in args.method_option:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in types:
+            raise UsageError(f"--method-option {item!r}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(types) or '(none: ' + method.name + ' has no options)'}")
+        values[key] = parse_value(text.strip(), types[key], f"--method-option {key}")
+    return method.config(**values)
+
+
+def parse_value(text: str, annotation, option: str):
+    """``text`` as the type a dataclass field declares (bool, int, float, str; annotations may be strings)."""
+    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    try:
+        if name == "bool":
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1")
+        if name == "int":
+            return int(text)
+        if name == "float":
+            return float(text)
+    except ValueError:
+        raise UsageError(f"{option}: {text!r} is not a {name}") from None
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="IS3-format dataset folder (e.g. IS3+-mini)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (created; never overwritten)")
     parser.add_argument("--preset", default="mini-cpu", choices=sorted(PRESETS))
-    parser.add_argument("--method", default="ezvsl", choices=sorted(METHODS), help="base loss (sslsan.methods)")
+    parser.add_argument("--method", default="ezvsl", choices=list(METHODS), help="base loss (sslsan.methods)")
+    parser.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a hyper-parameter of the method's config (repeatable), e.g. warmup_epochs=2")
     parser.add_argument("--san", default="none",
                         help="negative audio added in training: none, silence, noise or silence,noise")
     parser.add_argument("--san-mode", default="extra-negatives", choices=SAN_MODES)
@@ -36,8 +74,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="negative clips per batch as a fraction of the batch size (replacement: pairs replaced)")
     parser.add_argument("--noise", default="white", choices=NOISE_TYPES)
     parser.add_argument("--noise-std", type=float, default=1.0, help="noise level (1.0 = N(0, 1), the eval's noise)")
-    parser.add_argument("--margin", type=float, default=0.0, help="cosine margin of the replacement/penalty hinge")
-    parser.add_argument("--san-weight", type=float, default=1.0, help="weight of the replacement/penalty hinge")
+    parser.add_argument("--margin", type=float, default=0.0, help="cosine margin of the replacement/penalty hinge; threshold of the soft-area term")
+    parser.add_argument("--san-weight", type=float, default=1.0,
+                        help="weight of the replacement/penalty hinge or of the soft-area term")
+    parser.add_argument("--san-sharpness", type=float, default=0.03,
+                        help="width of the sigmoid of the soft-area term (cosine units)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
@@ -51,7 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    overrides = {"seed": args.seed, "san": san_from_args(args), "method": args.method}
+    overrides = {"seed": args.seed, "san": san_from_args(args), "method": args.method,
+                 "method_config": method_config_from_args(args)}
     for name in ("epochs", "batch_size", "lr", "image_init", "audio_init", "workers"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
