@@ -11,10 +11,13 @@ from __future__ import annotations
 from sslsan.errors import UsageError
 from sslsan.methods.base import Batch, Method, with_negative_columns
 from sslsan.methods.ezvsl import EZVSL, TAU, EZVSLConfig, ezvsl_loss, mil_logits
+from sslsan.methods.fnac import FNAC, FNACConfig, fnac_loss
+from sslsan.methods.lvs import LVS, LVSConfig, lvs_loss
 from sslsan.methods.san import SAN_KINDS, SAN_MODES, SaNConfig, max_hinge, san_batch, san_loss, soft_area
+from sslsan.methods.ssltie import SSLTIE, SSLTIEConfig, equivariance_loss, ssltie_loss
 
 #: every method, by its command-line name, in the order the book's tables use
-METHODS: dict[str, Method] = {m.name: m for m in (EZVSL,)}
+METHODS: dict[str, Method] = {m.name: m for m in (LVS, EZVSL, FNAC, SSLTIE)}
 
 
 def get_method(name: str) -> Method:
@@ -24,4 +27,6 @@ def get_method(name: str) -> Method:
 
 
 __all__ = ["METHODS", "Method", "Batch", "get_method", "with_negative_columns", "TAU", "EZVSLConfig", "ezvsl_loss",
-           "mil_logits", "SAN_KINDS", "SAN_MODES", "SaNConfig", "max_hinge", "san_batch", "san_loss", "soft_area"]
+           "mil_logits", "LVSConfig", "lvs_loss", "FNACConfig", "fnac_loss", "SSLTIEConfig", "ssltie_loss",
+           "equivariance_loss", "SAN_KINDS", "SAN_MODES", "SaNConfig", "max_hinge", "san_batch", "san_loss",
+           "soft_area"]
