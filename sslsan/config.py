@@ -167,6 +167,7 @@ class Stream(enum.IntEnum):
     VIEWS = 3  # which cached augmented audio view each pair gets
     IMAGE_VIEWS = 4  # which cached image view each pair gets, or the fresh views of a training trunk
     SECOND_AUDIO_VIEW = 5  # the second audio view of methods that compare views
+    DROPOUT = 6  # the global generator's seed for an epoch of a model with dropout (its masks; one per rank)
     NOISE_BANK = 99  # the pre-encoded noise clips of a frozen audio prefix (epoch 0)
 
 

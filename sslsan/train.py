@@ -209,11 +209,14 @@ def update_momentum(target: AVModel, model: AVModel, rate: float) -> None:
 
 
 def momentum_encoders(model: AVModel, config: TrainConfig) -> AVModel | None:
-    """A frozen copy of ``model`` for methods with momentum targets (SLAVC), else ``None``."""
+    """A frozen copy of ``model`` for methods with momentum targets (SLAVC), else ``None``.
+
+    The targets see the trunk's features without dropout (a regulariser of the online encoders only)."""
     if get_method(config.method).momentum(config.method_settings) is None:
         return None
     target = copy.deepcopy(model)
     target.requires_grad_(False)
+    target.image.dropout = torch.nn.Identity()
     return target
 
 
@@ -447,6 +450,8 @@ class EpochLoop:
         config = self.config
         set_train_mode(self.model, config)
         self.audio_data.epoch = epoch
+        if config.model.image_dropout:  # dropout draws from the global generator: seed it so a resume is exact
+            torch.manual_seed(stream_generator(config.seed, Stream.DROPOUT, epoch, rank=self.rank).initial_seed())
         local = self._batches(epoch)
         flips = torch.randint(2, (len(self.queries),), generator=stream_generator(config.seed, Stream.FLIPS, epoch))
         negatives_gen = stream_generator(config.seed, Stream.NEGATIVES, epoch, rank=self.rank)

@@ -134,9 +134,10 @@ def test_a_few_steps_on_a_toy_problem_lower_the_loss(method):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["lvs", "ssltie"])
+@pytest.mark.parametrize("method", ["lvs", "fnac", "ssltie"])
 def test_methods_train_with_a_frozen_trunk_and_resume_exactly(method, synthetic_data, tmp_path):
-    """SSL-TIE with a frozen trunk trains on cached image views; a killed run resumes to the same weights."""
+    """SSL-TIE with a frozen trunk trains on cached image views; a killed run resumes to the same weights (FNAC:
+    with its dropout masks)."""
     config = preset("mini-cpu", epochs=2, batch_size=8, dim=32, image_init="scratch", workers=0, method=method,
                     image_views=2, san=SaNConfig(mode="soft-area"))
     full = train(config, synthetic_data, tmp_path / "a", progress=False, cache_dir=tmp_path / "cache")

@@ -19,7 +19,7 @@ from sslsan.errors import SslsanError
 COMMANDS = {
     "data": (data, "fetch the IS3+-mini assets and build the dataset (assets / build / info)"),
     "pretrain": (pretrain, "pretrain the image/audio trunks on IS3+-mini (the offline ImageNet stand-in)"),
-    "train": (train, "train a method (EZ-VSL), optionally with silence and noise (SSL-SaN), on a dataset"),
+    "train": (train, "train a method (LVS, EZ-VSL, SLAVC, FNAC, SSL-TIE, SSL-Align), optionally with silence and noise, on a dataset"),
     "evaluate": (evaluate, "evaluate a run with positive and negative audio beside reference rows"),
     "book": (book, "execute the book's notebooks in place (cached) before `jupyter-book build`"),
 }

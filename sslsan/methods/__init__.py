@@ -9,15 +9,17 @@ silence and noise into any method's objective.
 from __future__ import annotations
 
 from sslsan.errors import UsageError
-from sslsan.methods.base import Batch, Method, with_negative_columns
+from sslsan.methods.base import Batch, Method, symmetric_infonce, with_negative_columns
 from sslsan.methods.ezvsl import EZVSL, TAU, EZVSLConfig, ezvsl_loss, mil_logits
 from sslsan.methods.fnac import FNAC, FNACConfig, fnac_loss
 from sslsan.methods.lvs import LVS, LVSConfig, lvs_loss
 from sslsan.methods.san import SAN_KINDS, SAN_MODES, SaNConfig, max_hinge, san_batch, san_loss, soft_area
+from sslsan.methods.slavc import SLAVC, SLAVCConfig, slavc_logits, slavc_loss
+from sslsan.methods.sslalign import SSLALIGN, SSLAlignConfig, aligned_image_features, alignment_loss, sslalign_loss
 from sslsan.methods.ssltie import SSLTIE, SSLTIEConfig, equivariance_loss, ssltie_loss
 
 #: every method, by its command-line name, in the order the book's tables use
-METHODS: dict[str, Method] = {m.name: m for m in (LVS, EZVSL, FNAC, SSLTIE)}
+METHODS: dict[str, Method] = {m.name: m for m in (LVS, EZVSL, SLAVC, FNAC, SSLTIE, SSLALIGN)}
 
 
 def get_method(name: str) -> Method:
@@ -27,6 +29,7 @@ def get_method(name: str) -> Method:
 
 
 __all__ = ["METHODS", "Method", "Batch", "get_method", "with_negative_columns", "TAU", "EZVSLConfig", "ezvsl_loss",
-           "mil_logits", "LVSConfig", "lvs_loss", "FNACConfig", "fnac_loss", "SSLTIEConfig", "ssltie_loss",
-           "equivariance_loss", "SAN_KINDS", "SAN_MODES", "SaNConfig", "max_hinge", "san_batch", "san_loss",
+           "mil_logits", "symmetric_infonce", "LVSConfig", "lvs_loss", "FNACConfig", "fnac_loss", "SSLTIEConfig", "ssltie_loss",
+           "equivariance_loss", "SLAVCConfig", "slavc_logits", "slavc_loss", "SSLAlignConfig",
+           "aligned_image_features", "alignment_loss", "sslalign_loss", "SAN_KINDS", "SAN_MODES", "SaNConfig", "max_hinge", "san_batch", "san_loss",
            "soft_area"]

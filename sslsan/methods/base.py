@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
 import torch
+import torch.nn.functional as F
 
 from sslsan.errors import UsageError
 
@@ -104,3 +105,11 @@ class Method:
 def with_negative_columns(logits: torch.Tensor, negative_logits: torch.Tensor | None) -> torch.Tensor:
     """``[logits | negative_logits]`` along the audio axis (B×B and B×K → B×(B+K)); unchanged without negatives."""
     return logits if negative_logits is None else torch.cat([logits, negative_logits], 1)
+
+
+def symmetric_infonce(logits: torch.Tensor, negative_logits: torch.Tensor | None = None) -> torch.Tensor:
+    """``½ [CE(rows) + CE(columns)]`` of a B×B score matrix whose diagonal holds the positives; ``negative_logits``
+    (B×K) are extra columns of the row term only."""
+    labels = torch.arange(logits.shape[0], device=logits.device)
+    return 0.5 * (F.cross_entropy(with_negative_columns(logits, negative_logits), labels)
+                  + F.cross_entropy(logits.t(), labels))

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from sslsan.methods.base import Batch, Method, with_negative_columns
+from sslsan.methods.base import Batch, Method, symmetric_infonce
 from sslsan.models import similarity_maps
 
 TAU = 0.03
@@ -36,11 +35,8 @@ def ezvsl_loss(image_maps: torch.Tensor, audio: torch.Tensor, tau: float = TAU,
     to the factor 2). ``negatives`` (K×C) become K extra columns of the image→audio softmax only: for image i
     they are wrong answers; as audio queries they have no correct image, so they join no audio→image term.
     """
-    logits = mil_logits(image_maps, audio, tau)  # B×B
-    target = torch.arange(logits.shape[0], device=logits.device)
     negative_logits = None if negatives is None else mil_logits(image_maps, negatives, tau)
-    image_to_audio = with_negative_columns(logits, negative_logits)
-    return 0.5 * (F.cross_entropy(image_to_audio, target) + F.cross_entropy(logits.t(), target))
+    return symmetric_infonce(mil_logits(image_maps, audio, tau), negative_logits)
 
 
 @dataclass(frozen=True)
