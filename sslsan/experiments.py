@@ -22,6 +22,7 @@ from sslsan.config import describe_device, display_path, pick_device, work_dir
 from sslsan.data.is3 import read_info
 from sslsan.data.mini.build import ensure_dataset
 from sslsan.evaluate import EvalConfig, code_version, evaluate, read_report, report_key, write_report
+from sslsan.methods import METHODS as METHOD_REGISTRY
 from sslsan.methods import SaNConfig
 from sslsan.negatives import NoiseConfig
 from sslsan.pretrain import AUDIO_PRETRAIN, IMAGE_PRETRAIN, PretrainConfig, run_pretraining
@@ -77,6 +78,32 @@ SSL_SAN = SaNConfig(kinds=("silence", "noise"), mode="extra-negatives", ratio=0.
 #: The two methods the book compares.
 METHODS: dict[str, SaNConfig | None] = {"EZ-VSL": None, "SSL-SaN": SSL_SAN}
 
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of a results table: a training method (:data:`sslsan.methods.METHODS`) and, optionally, SaN."""
+
+    method: str = "ezvsl"
+    san: SaNConfig | None = None
+
+
+#: The self-supervised field, each method without and with silence and noise (the book's SSL-SaN row: the
+#: SSL-TIE base + SaN, the network a public benchmark script builds the official checkpoint as).
+ZOO: dict[str, Setting] = {
+    label: Setting(name, san) for name, method in METHOD_REGISTRY.items()
+    for label, san in ((method.title, None),
+                       (f"{method.title} + SaN" + (" (SSL-SaN)" if name == "ssltie" else ""), SSL_SAN))}
+
+
+
+def san_pairs(settings: dict[str, Setting] = ZOO) -> dict[str, tuple[str, str]]:
+    """``{method title: (label without SaN, label with SaN)}`` of a table's settings (methods with both rows)."""
+    pairs: dict[str, dict[bool, str]] = {}
+    for label, setting in settings.items():
+        pairs.setdefault(METHOD_REGISTRY[setting.method].title, {})[setting.san is not None] = label
+    return {title: (rows[False], rows[True]) for title, rows in pairs.items() if len(rows) == 2}
+
+
 #: Ablations of the readings the paper leaves open (each compared with EZ-VSL = "none" and SSL-SaN = "both").
 ABLATIONS: dict[str, dict[str, SaNConfig | None]] = {
     "which negatives": {"none": None, "silence": replace(SSL_SAN, kinds=("silence",)),
@@ -99,10 +126,11 @@ def ensure_pretrained(p: Plan, data: Path, progress: bool = True) -> dict[str, P
                            progress=progress)
 
 
-def config_for(p: Plan, pretrained: dict[str, Path], san: SaNConfig | None, seed: int) -> TrainConfig:
-    """The mini-cpu configuration of one run, starting from the pretrained trunks."""
+def config_for(p: Plan, pretrained: dict[str, Path], san: SaNConfig | None, seed: int, method: str = "ezvsl"
+               ) -> TrainConfig:
+    """The mini-cpu configuration of one run of ``method``, starting from the pretrained trunks."""
     return replace(p.base, image_init=str(pretrained["image"]), audio_init=str(pretrained["audio"]), san=san,
-                   seed=seed)
+                   seed=seed, method=method)
 
 
 def method_label(san: SaNConfig | None) -> str:
@@ -147,11 +175,13 @@ def ensure_run(p: Plan, config: TrainConfig, data: Path, progress: bool = True) 
     return out
 
 
-def ensure_runs(p: Plan, data: Path, pretrained: dict[str, Path], settings: dict[str, SaNConfig | None],
-                progress: bool = True) -> dict[str, list[Path]]:
-    """Every setting trained with every seed of the plan: ``{setting: [run folder per seed]}``."""
-    return {label: [ensure_run(p, config_for(p, pretrained, san, seed), data, progress) for seed in p.seeds]
-            for label, san in settings.items()}
+def ensure_runs(p: Plan, data: Path, pretrained: dict[str, Path],
+                settings: dict[str, Setting | SaNConfig | None], progress: bool = True) -> dict[str, list[Path]]:
+    """Every setting trained with every seed of the plan: ``{setting: [run folder per seed]}``. A setting is a
+    :class:`Setting` or, for EZ-VSL, just its SaN option."""
+    settings = {label: s if isinstance(s, Setting) else Setting(san=s) for label, s in settings.items()}
+    return {label: [ensure_run(p, config_for(p, pretrained, s.san, seed, s.method), data, progress)
+                    for seed in p.seeds] for label, s in settings.items()}
 
 
 def ensure_report(p: Plan, run: Path, data: Path, config: EvalConfig, references=(), progress: bool = True
@@ -217,6 +247,7 @@ HEADLINE = {
     "AUC": "positive/{part}/median/auc",
     "adaptive cIoU@0.5": "positive/{part}/adaptive/ciou@0.5",
     "IIoU": "positive/{part}/interactive_median/iiou",
+    "universal cIoU@0.5": "positive/{part}/universal/ciou@0.5",
     "pointing": "diagnostics/{part}/pointing",
     "both found": "diagnostics/{part}/both_found",
     "pair corr.": "diagnostics/{part}/pair_correlation",
@@ -229,6 +260,8 @@ HEADLINE = {
     "P(pos>sil)": "negative/silence/p_positive_max_higher",
     "P(pos>noise)": "negative/noise/p_positive_max_higher",
     "P(pos>off)": "negative/offscreen/p_positive_max_higher",
+    "F_loc": "f_scores/pooled/f_loc",
+    "F_AUC": "f_scores/pooled/f_auc",
     "R@1 a→i": "retrieval/a2i@1",
     "R@5 a→i": "retrieval/a2i@5",
     "alignment": "geometry/silence/alignment",

@@ -229,3 +229,33 @@ def spread(long, metrics: list[str], references: dict | None = None, ncols: int 
         axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
     return axes
+
+
+def paired_spread(long, metrics: list[str], pairs: dict[str, tuple[str, str]], references: dict | None = None,
+                  ncols: int = 2, height: float = 2.8, labels: tuple[str, str] = ("without SaN", "with SaN")):
+    """Each base method without and with a change, side by side: per-seed dots and mean bars, a panel per metric.
+
+    ``long``: the long table of :func:`sslsan.experiments.seed_table`; ``pairs``: ``{base: (setting without,
+    setting with)}``; ``references``: ``{label: {metric: value}}`` drawn as horizontal lines.
+    """
+    rows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(rows, ncols, figsize=(6.2 * ncols, height * rows), squeeze=False)
+    colors = ("0.75", "tab:blue")
+    for ax, name in zip(axes.flat, metrics):
+        part = long[long["metric"] == name]
+        for x, (base, settings) in enumerate(pairs.items()):
+            for side, (setting, color) in enumerate(zip(settings, colors)):
+                values = part[part["setting"] == setting]["value"]
+                position = x + (side - 0.5) * 0.38
+                ax.bar(position, values.mean(), width=0.36, color=color, label=labels[side] if x == 0 else None)
+                ax.plot([position] * len(values), values, "o", color="k", markersize=3)
+        for (label, values), style in zip((references or {}).items(), (":", "--", "-.")):
+            if name in values and values[name] == values[name]:
+                ax.axhline(values[name], color="tab:red", linestyle=style, linewidth=1, label=label)
+        ax.set_xticks(range(len(pairs)), list(pairs), fontsize=9)
+        ax.set_title(name, fontsize=10)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.set_axis_off()
+    axes.flat[0].legend(fontsize=8, ncols=2)
+    fig.tight_layout()
+    return axes
