@@ -259,3 +259,52 @@ def paired_spread(long, metrics: list[str], pairs: dict[str, tuple[str, str]], r
     axes.flat[0].legend(fontsize=8, ncols=2)
     fig.tight_layout()
     return axes
+
+
+def pipeline_diagram(ax=None, negatives: int = 2):
+    """The model and loss as boxes and arrows: image → feature map, audio → vector, cosine map, MIL max, softmax
+    with ``negatives`` extra (silence/noise) columns. 7 inches wide, legible at 700 px. Returns the ``Axes``."""
+    ax = _axes(ax, figsize=(7, 2.8))
+    ax.set(xlim=(0, 14), ylim=(0.6, 6.2))
+    ax.set_axis_off()
+
+    def box(x, y, w, h, text, color):
+        ax.add_patch(Rectangle((x, y), w, h, facecolor=color, edgecolor="0.25", linewidth=1))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8.5)
+
+    def arrow(start, end, label=None):
+        ax.annotate("", end, start, arrowprops={"arrowstyle": "->", "color": "0.2", "linewidth": 1})
+        if label:
+            ax.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.18, label, ha="center", fontsize=7.5)
+
+    box(0.1, 4.1, 1.9, 1.3, "image $i$\n112 px", "#dbe9f6")
+    box(0.1, 0.8, 1.9, 1.3, "audio $k$\nspectrogram", "#fde2c4")
+    box(3.2, 4.1, 2.4, 1.3, "feature map\n$v_i(x,y)$, 7×7", "#dbe9f6")
+    box(3.2, 0.8, 2.4, 1.3, "vector\n$a_k$, 512-d", "#fde2c4")
+    box(6.2, 2.45, 2.6, 1.3, "cosine map\n$S_{ik}=v_i^\\top a_k$", "#e4f2e0")
+    box(9.2, 2.45, 2.3, 1.3, "MIL max\n$s_{ik}=\\max_{x,y} S_{ik}/\\tau$", "#e4f2e0")
+    arrow((2.0, 4.75), (3.2, 4.75), "ResNet")
+    arrow((2.0, 1.45), (3.2, 1.45), "ResNet")
+    arrow((5.6, 4.75), (6.9, 3.75))
+    arrow((5.6, 1.45), (6.9, 2.45))
+    arrow((8.8, 3.1), (9.2, 3.1))
+    # the B×(B+K) score matrix: the batch's audio, then the negative columns
+    batch, size = 4, 0.36
+    left, bottom = 11.8, 2.4
+    for row in range(batch):
+        for col in range(batch + negatives):
+            if col >= batch:
+                color = "#f4c7c3"
+            else:
+                color = "#7fbf7f" if row == col else "white"
+            ax.add_patch(Rectangle((left + col * size, bottom + (batch - 1 - row) * size), size, size,
+                                   facecolor=color, edgecolor="0.4", linewidth=0.6))
+    arrow((11.5, 3.1), (11.8, 3.1))
+    ax.text(left + batch * size / 2, bottom + batch * size + 0.15, "batch audio", ha="center", fontsize=7.5)
+    ax.text(left + (batch + negatives / 2) * size, bottom + batch * size + 0.15, "SaN", ha="center",
+            fontsize=7.5, color="tab:red")
+    ax.text(left + (batch + negatives) * size / 2, bottom - 0.2,
+            "softmax per row:\nown sound (diagonal)\nvs other sounds\nand silence/noise", ha="center",
+            va="top", fontsize=7.5)
+    ax.text(0.1, 5.85, "The model and its loss", fontsize=10, weight="bold")
+    return ax
