@@ -161,6 +161,10 @@ def plan_splits(manifest: AssetManifest, preset: Preset, seed: int) -> SplitPlan
             cut = _held(len(order), preset.heldout_fraction, 1 if synthetic else cmap.min_heldout_groups)
             heldout_groups[name] += sorted(order[:cut])
             train_groups[name] += sorted(order[cut:])
+        real = sum(not recs[0]["synthetic"] for recs in groups.values())
+        if real < cmap.min_groups:
+            raise AnnotationError(f"class {name!r} has {real} real recording group(s) in the asset set; class map "
+                                  f"{cmap.name} needs {cmap.min_groups} for an onscreen class (make it offscreen)")
         if not train_groups[name] or not heldout_groups[name]:
             raise AnnotationError(f"class {name!r} has {len(groups)} recording group(s) in the asset set; at least "
                                   "two are needed (one for training, one held out)")
