@@ -131,3 +131,12 @@ def test_v2_drops_short_sounds_v1_keeps_them():
 def test_v1_rules_peak_normalise():
     out = clean_wave(_tone(1.0, 0.01))
     assert abs(np.max(np.abs(out)) - 10 ** (-1 / 20)) < 1e-4
+
+
+def test_plan_class_table_on_a_fake_manifest():
+    from sslsan.data.mini.summary import plan_class_table
+
+    table = plan_class_table("v2", 0, manifest=_fake_manifest(V2))
+    assert list(table.index) == V2.onscreen()
+    assert (table["real groups (unseen)"] >= 2).all() and (table["real groups (train)"] >= 1).all()
+    assert (table["cut-outs (train)"] + table["cut-outs (unseen)"] >= 2).all()
