@@ -140,3 +140,69 @@ def test_plan_class_table_on_a_fake_manifest():
     assert list(table.index) == V2.onscreen()
     assert (table["real groups (unseen)"] >= 2).all() and (table["real groups (train)"] >= 1).all()
     assert (table["cut-outs (train)"] + table["cut-outs (unseen)"] >= 2).all()
+
+
+# ------------------------------------------------------------------------------------------------ download cache
+
+
+def _fake_debs(tmp_path: Path) -> dict:
+    """A fake apt listing of three packages and their contents (nothing is downloaded)."""
+    import hashlib
+
+    from sslsan.data.mini.fetch import DebFile
+
+    blobs = {name: name.encode() * 1000 for name in ("alpha", "beta", "gamma")}
+    return {name: (DebFile(name, f"http://x/{name}.deb", f"{name}_1_all.deb", len(blob),
+                           hashlib.sha256(blob).hexdigest()), blob) for name, blob in blobs.items()}
+
+
+def test_print_uris_lines_are_parsed():
+    from sslsan.data.mini.fetch import parse_print_uris
+
+    out = ("'http://deb.debian.org/debian/pool/main/s/scratch/scratch_1.4_all.deb' scratch_1.4_all.deb 25654320 "
+           "SHA256:36c5\nW: a warning\n")
+    deb = parse_print_uris(out, ["scratch"])["scratch"]
+    assert (deb.filename, deb.size, deb.sha256) == ("scratch_1.4_all.deb", 25654320, "36c5")
+
+
+def test_cache_check_keeps_good_files_and_removes_half_fetched_or_corrupt(tmp_path):
+    from sslsan.data.mini.fetch import check_cache
+
+    debs = _fake_debs(tmp_path)
+    (tmp_path / debs["alpha"][0].filename).write_bytes(debs["alpha"][1])  # complete
+    (tmp_path / debs["beta"][0].filename).write_bytes(debs["beta"][1][:100])  # interrupted download
+    (tmp_path / debs["gamma"][0].filename).write_bytes(debs["gamma"][1][::-1])  # right size, wrong bytes
+    good, missing = check_cache(tmp_path, {name: deb for name, (deb, _) in debs.items()})
+    assert list(good) == ["alpha"]
+    assert "half-fetched" in missing["beta"] and "sha256" in missing["gamma"]
+    assert not (tmp_path / debs["beta"][0].filename).exists() and not (tmp_path / debs["gamma"][0].filename).exists()
+
+
+def test_download_resumes_a_half_fetched_cache(tmp_path, monkeypatch):
+    from sslsan.data.mini import fetch
+
+    debs = _fake_debs(tmp_path)
+    listing = "\n".join(f"'{d.url}' {d.filename} {d.size} SHA256:{d.sha256}" for d, _ in debs.values())
+    fetched: list[str] = []
+
+    def fake_apt(args, cwd, packages):
+        if args == ["--print-uris", "download"]:
+            return listing
+        for package in packages:  # "download": write the file apt would
+            fetched.append(package)
+            deb, blob = debs[package]
+            (cwd / deb.filename).write_bytes(blob)
+        return ""
+
+    monkeypatch.setattr(fetch, "_apt", fake_apt)
+    monkeypatch.setattr(fetch.shutil, "which", lambda name: "/usr/bin/" + name)
+    (tmp_path / debs["alpha"][0].filename).write_bytes(debs["alpha"][1])
+    (tmp_path / debs["beta"][0].filename).write_bytes(debs["beta"][1][:10])
+    messages: list[str] = []
+    paths = fetch.download_debs(list(debs), tmp_path, messages.append, progress=False)
+    assert fetched == ["beta", "gamma"]  # only what was missing or half-fetched
+    assert "beta (half-fetched" in messages[0] and "gamma (not in the cache)" in messages[0]
+    assert all(paths[name].read_bytes() == blob for name, (_, blob) in debs.items())
+    fetched.clear()
+    fetch.download_debs(list(debs), tmp_path, messages.append, progress=False)
+    assert fetched == []  # a verified cache fetches nothing

