@@ -206,3 +206,15 @@ def test_download_resumes_a_half_fetched_cache(tmp_path, monkeypatch):
     fetched.clear()
     fetch.download_debs(list(debs), tmp_path, messages.append, progress=False)
     assert fetched == []  # a verified cache fetches nothing
+
+
+def test_new_sources_are_credited():
+    from sslsan.data.mini import containers
+    from sslsan.data.mini.attribution import credit
+    from sslsan.data.mini.fetch import Staging
+
+    scratch_copyright = ("Format: http://dep.debian.net/deps/dep5/\n\nFiles: *\nCopyright: MIT\nLicense: GPL-2\n\n"
+                         "Files: Help/* Media/* Projects\nCopyright: Copyright (c) 2011 MIT\nLicense: CC-BY-SA-3.0\n")
+    stage = Staging(raw=Path("/nonexistent"), dep5={"scratch": containers.parse_dep5(scratch_copyright)})
+    assert credit(stage, "scratch:Sounds/Animal/Horse.wav").license == "CC-BY-SA-3.0"
+    assert credit(stage, "wesnoth:horse-hit-1.ogg").license == "GPL-2+"

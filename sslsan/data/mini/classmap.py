@@ -17,10 +17,19 @@ Every asset is named by a *source id* that says where it comes from:
 ``kit:sonicpi``                    a drum pattern sequenced from Sonic Pi's acoustic drum-kit hits (one kit, one
                                    recording session on freesound: user menegass)
 ``emoji:<codepoint>``              a Noto Color Emoji glyph (``fonts-noto-color-emoji``), the style-shift sprites
+``scratch:<path>``                 Scratch 1.4 media (``scratch``, CC-BY-SA-3.0), under ``usr/share/scratch/Media/``
+``widelands:<path>``               Widelands sound (``widelands-data``), under ``.../widelands/data/sound/``
+``simutrans:<file>``               Simutrans pak64 sound (``simutrans-pak64``), under ``.../simutrans/pak/sound/``
+``wesnoth:<path>``                 Wesnoth sound (``wesnoth-1.16-data``), under ``.../data/core/sounds/``
 =================================  =================================================================================
 
 *Sprite classes* have photo cut-outs (Tux Paint PNG stamps with a real alpha channel) and appear in images.
 *Offscreen classes* (rain, wind, applause, ...) have no sprite: their recordings only serve as offscreen negatives.
+
+Class maps. :data:`V1` (the classes below, used by the ``default`` and ``tiny`` presets) and :data:`V2` (the
+``v2`` preset: more packages, onscreen classes with at least six real recording groups and two cut-outs,
+loudness-normalised clips with at least 0.5 s of sound, two groups held out per class). Each map has its own
+asset folder (``asset_version``), so adding a map never changes what an existing preset builds.
 
 Recording groups. Recordings that share a source recording are one group, so a split never puts one half of a
 recording in training and the other in test. Groups come from three places: the ``sessions`` declared here
