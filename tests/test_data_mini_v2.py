@@ -187,6 +187,7 @@ def test_download_resumes_a_half_fetched_cache(tmp_path, monkeypatch):
 
     def fake_apt(args, cwd, packages):
         if args == ["--print-uris", "download"]:
+            assert not any(cwd.iterdir())  # apt lists no uri for a file already in its folder
             return listing
         for package in packages:  # "download": write the file apt would
             fetched.append(package)

@@ -16,6 +16,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -230,7 +231,8 @@ def download_debs(packages: list[str], cache: Path, log: Callable[[str], None] =
                 f"not available (IS3+-mini's assets come from Debian/Ubuntu packages); place their .deb files in "
                 f"{cache} instead")
         return paths
-    expected = parse_print_uris(_apt(["--print-uris", "download"], cache, packages), packages)
+    with tempfile.TemporaryDirectory() as empty:  # apt prints no uri for a .deb already in its working folder
+        expected = parse_print_uris(_apt(["--print-uris", "download"], Path(empty), packages), packages)
     unlisted = [p for p in packages if p not in expected]
     if unlisted:
         raise AssetError(_apt_failure(unlisted, "Unable to locate package"))
