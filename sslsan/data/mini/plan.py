@@ -20,8 +20,10 @@ Splits (``part`` marks the test subsets)
   clips on the fly. It stands in for the ImageNet / supervised audio pretraining every model of the lineage
   starts from.
 
-Held out per class: ``round(25 %)`` (at least one) of the real recording groups and of the rendered ones, one
-sprite when there are two or more; 25 % of the background photos are test-only.
+Held out per class: ``round(25 %)`` (at least one; of the real ones at least the class map's
+``min_heldout_groups``, two for v2) of the real recording groups and of the rendered ones, one sprite when there
+are two or more; 25 % of the background photos are test-only. The class map comes from
+:data:`PRESET_CLASS_MAPS` (``default`` and ``tiny``: v1; ``v2``: v2).
 
 Object size and placement (measured when the sizes were chosen)
 ---------------------------------------------------------------
