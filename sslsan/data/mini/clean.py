@@ -22,14 +22,13 @@ from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from sslsan.audio import resample_wave
 from sslsan.data.mini import classmap, synth
+from sslsan.data.mini.classmap import CleanRules
 from sslsan.data.mini.fetch import DEB_PACKAGES, SONICPI_KIT, SOUNDFONT_FILES, DroppedAsset, Drops, Log, Staging, \
     log_stderr
 
 SAMPLE_RATE = 16_000
 #: seed of the rendered instrument phrases; part of the asset version (change both together)
 SYNTH_SEED = 20_251_125
-MAX_RECORDING_SECONDS = 20.0
-MIN_RECORDING_SECONDS = 0.1  # a single hammer blow; clips tile it
 SILENCE_DBFS = -60.0
 SPRITE_MAX_SIDE = 320
 BACKGROUND_SHORT_SIDE = 320
@@ -72,32 +71,55 @@ def decode_audio(data: bytes, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarra
     return resample_wave(wave, rate, sample_rate), int(rate)
 
 
-def clean_wave(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Reject silent or too-short audio; trim silent ends; cap the length; peak-normalise to −1 dBFS."""
+def sounding_frames(wave: np.ndarray, sample_rate: int, trim_db: float) -> tuple[np.ndarray, int]:
+    """Indices of the 10 ms frames within ``trim_db`` of the loudest one, and the frame length in samples."""
+    frame = sample_rate // 100
+    frames = len(wave) // frame
+    if not frames:
+        return np.zeros(0, dtype=int), frame
+    energy = np.sqrt(np.mean(np.square(wave[: frames * frame].reshape(frames, frame)), axis=1))
+    return np.flatnonzero(energy > np.max(energy) * 10 ** (-trim_db / 20)), frame
+
+
+def clean_wave(wave: np.ndarray, sample_rate: int = SAMPLE_RATE, rules: CleanRules = CleanRules()) -> np.ndarray:
+    """Reject silent or too-short audio; trim silent ends; cap the length; normalise the level.
+
+    The level is peak −1 dBFS, or (``rules.loudness_dbfs``) that RMS over the sounding frames, so quiet birds and
+    loud engines sound alike, with the peak limited to −1 dBFS.
+    """
     wave = np.asarray(wave, dtype=np.float32)
     rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) if wave.size else 0.0
     level = 20 * np.log10(rms) if rms > 0 else -np.inf
     if level < SILENCE_DBFS:
         raise DroppedAsset(f"silent (RMS {level:.0f} dBFS)" if np.isfinite(level) else "digital silence")
-    frame = sample_rate // 100
-    frames = len(wave) // frame
-    energy = np.sqrt(np.mean(np.square(wave[: frames * frame].reshape(frames, frame)), axis=1)) if frames else []
-    loud = np.flatnonzero(np.asarray(energy) > np.max(energy) * 10 ** (-40 / 20)) if frames else []
+    loud, frame = sounding_frames(wave, sample_rate, rules.trim_db)
     if len(loud):
         pad = 5  # keep 50 ms around the sound
-        wave = wave[max(0, (loud[0] - pad) * frame): min(len(wave), (loud[-1] + 1 + pad) * frame)]
-    if len(wave) < MIN_RECORDING_SECONDS * sample_rate:
+        start = max(0, (loud[0] - pad) * frame)
+        wave = wave[start: min(len(wave), (loud[-1] + 1 + pad) * frame)]
+        loud = loud - start // frame
+    if len(wave) < rules.min_seconds * sample_rate:
         raise DroppedAsset(f"too short ({len(wave) / sample_rate:.2f} s after trimming silence)")
-    wave = wave[: int(MAX_RECORDING_SECONDS * sample_rate)]
-    return (wave * (10 ** (-1 / 20) / np.max(np.abs(wave)))).astype(np.float32)
+    if len(loud) * frame < rules.min_sound_seconds * sample_rate:
+        raise DroppedAsset(f"too little sound ({len(loud) * frame / sample_rate:.2f} s above −{rules.trim_db:.0f} dB "
+                           f"of its peak; {rules.min_sound_seconds} s needed)")
+    wave = wave[: int(rules.max_seconds * sample_rate)]
+    peak_gain = 10 ** (-1 / 20) / np.max(np.abs(wave))
+    if rules.loudness_dbfs is None:
+        return (wave * peak_gain).astype(np.float32)
+    sounding = np.concatenate([wave[i * frame:(i + 1) * frame] for i in loud if i * frame < len(wave)]) \
+        if len(loud) else wave
+    gain = 10 ** (rules.loudness_dbfs / 20) / max(float(np.sqrt(np.mean(np.square(sounding, dtype=np.float64)))), 1e-9)
+    return (wave * min(gain, peak_gain)).astype(np.float32)
 
 
-def clean_pool(raw: dict[str, bytes], log: Log = log_stderr) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def clean_pool(raw: dict[str, bytes], log: Log = log_stderr, rules: CleanRules = CleanRules()
+               ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Decode and clean raw recordings (source id → bytes); unusable ones are dropped with a logged reason."""
     drops = Drops(log)
     kept: dict[str, np.ndarray] = {}
     for source_id in sorted(raw):
-        wave = drops.attempt(source_id, lambda: clean_wave(decode_audio(raw[source_id])[0]))
+        wave = drops.attempt(source_id, lambda: clean_wave(decode_audio(raw[source_id])[0], rules=rules))
         if wave is not None:
             kept[source_id] = wave
     return kept, drops.reasons

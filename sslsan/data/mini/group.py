@@ -71,10 +71,11 @@ def group_recordings(waves: dict[str, np.ndarray], links: list[tuple[str, ...]],
     return {key: root(key) for key in keys}
 
 
-def class_groups(stage: Staging, waves: dict[str, np.ndarray]) -> dict[str, str]:
+def class_groups(stage: Staging, waves: dict[str, np.ndarray], cmap: classmap.ClassMap = classmap.V1
+                 ) -> dict[str, str]:
     """The group of every kept recording of every class (source id → the group's first source id)."""
     groups: dict[str, str] = {}
-    for spec in classmap.CLASSES:
+    for spec in cmap.classes:
         real = {s: waves[s] for s in spec.recordings if s in waves}
         links = [tuple(session) for session in spec.sessions]
         originals: dict[str, list[str]] = {}

@@ -20,8 +20,10 @@ Splits (``part`` marks the test subsets)
   clips on the fly. It stands in for the ImageNet / supervised audio pretraining every model of the lineage
   starts from.
 
-Held out per class: ``round(25 %)`` (at least one) of the real recording groups and of the rendered ones, one
-sprite when there are two or more; 25 % of the background photos are test-only.
+Held out per class: ``round(25 %)`` (at least one; of the real ones at least the class map's
+``min_heldout_groups``, two for v2) of the real recording groups and of the rendered ones, one sprite when there
+are two or more; 25 % of the background photos are test-only. The class map comes from
+:data:`PRESET_CLASS_MAPS` (``default`` and ``tiny``: v1; ``v2``: v2).
 
 Object size and placement (measured when the sizes were chosen)
 ---------------------------------------------------------------
@@ -60,7 +62,7 @@ import numpy as np
 
 from sslsan.data.augment import EVAL_AUGMENT, AugmentConfig
 from sslsan.data.mini.attribution import AssetManifest
-from sslsan.data.mini.classmap import offscreen_classes, onscreen_classes
+from sslsan.data.mini.classmap import CLASS_MAPS, ClassMap
 from sslsan.data.mini.scenes import LayoutConfig
 from sslsan.protocol import stable_int
 from sslsan.data.records import AnnotationError
@@ -103,7 +105,17 @@ PRESETS: dict[str, Preset] = {
                       test_style_images=60, pretrain_images=5000),
     "tiny": Preset("tiny", train_images=40, val_images=10, test_unseen_images=4, test_seen_images=2,
                    test_style_images=2, pretrain_images=24),
+    "v2": Preset("v2", train_images=2400, val_images=320, test_unseen_images=300, test_seen_images=150,
+                 test_style_images=60, pretrain_images=5000),
 }
+#: the class map each preset draws from. Kept out of :class:`Preset` so the default build's identity (its
+#: ``preset_config``) is unchanged; switching the default to v2 is the one line ``"default": "v2"``.
+PRESET_CLASS_MAPS: dict[str, str] = {"default": "v1", "tiny": "v1", "v2": "v2"}
+
+
+def class_map_of(preset: str | Preset) -> ClassMap:
+    """The class map a preset draws from (presets not in :data:`PRESET_CLASS_MAPS` use v1)."""
+    return CLASS_MAPS[PRESET_CLASS_MAPS.get(get_preset(preset).name, "v1")]
 
 
 def get_preset(preset: str | Preset) -> Preset:
@@ -132,23 +144,29 @@ class SplitPlan:
     pools: dict[str, dict[str, list[str]]]  # "val" / "test" → class → recordings (offscreen negatives)
 
 
-def _held(count: int, fraction: float) -> int:
-    return max(1, int(fraction * count + 0.5)) if count >= 2 else 0
+def _held(count: int, fraction: float, least: int = 1) -> int:
+    """How many of ``count`` groups to hold out: ``fraction`` of them, at least ``least``, never all."""
+    return min(count - 1, max(least, int(fraction * count + 0.5))) if count >= 2 else 0
 
 
 def plan_splits(manifest: AssetManifest, preset: Preset, seed: int) -> SplitPlan:
     """Hold out recording groups (real and rendered separately), sprites and backgrounds for test."""
     rng = np.random.default_rng([seed, SPLIT_CODES["plan"]])
+    cmap = class_map_of(preset)
     train_groups, heldout_groups, train_sprites, heldout_sprites = {}, {}, {}, {}
-    for name in onscreen_classes():
+    for name in cmap.onscreen():
         groups = manifest.groups(name)
         train_groups[name], heldout_groups[name] = [], []
         for synthetic in (False, True):
             kind = [g for g, recs in groups.items() if recs[0]["synthetic"] == synthetic]
             order = [kind[i] for i in rng.permutation(len(kind))]
-            cut = _held(len(order), preset.heldout_fraction)
+            cut = _held(len(order), preset.heldout_fraction, 1 if synthetic else cmap.min_heldout_groups)
             heldout_groups[name] += sorted(order[:cut])
             train_groups[name] += sorted(order[cut:])
+        real = sum(not recs[0]["synthetic"] for recs in groups.values())
+        if real < cmap.min_groups:
+            raise AnnotationError(f"class {name!r} has {real} real recording group(s) in the asset set; class map "
+                                  f"{cmap.name} needs {cmap.min_groups} for an onscreen class (make it offscreen)")
         if not train_groups[name] or not heldout_groups[name]:
             raise AnnotationError(f"class {name!r} has {len(groups)} recording group(s) in the asset set; at least "
                                   "two are needed (one for training, one held out)")
@@ -161,21 +179,21 @@ def plan_splits(manifest: AssetManifest, preset: Preset, seed: int) -> SplitPlan
     backgrounds = sorted(b["path"] for b in manifest.backgrounds)
     background_order = [backgrounds[i] for i in rng.permutation(len(backgrounds))]
     background_cut = max(1, int(round(preset.test_background_fraction * len(background_order))))
-    pools = _negative_pools(manifest, train_groups, heldout_groups, rng)
+    pools = _negative_pools(manifest, cmap, train_groups, heldout_groups, rng)
     return SplitPlan(train_groups, heldout_groups, train_sprites, heldout_sprites,
                      {e["class"]: e["path"] for e in manifest.emoji}, sorted(background_order[background_cut:]),
                      sorted(background_order[:background_cut]), pools)
 
 
-def _negative_pools(manifest: AssetManifest, train_groups: dict[str, list[str]],
+def _negative_pools(manifest: AssetManifest, cmap: ClassMap, train_groups: dict[str, list[str]],
                     heldout_groups: dict[str, list[str]], rng: np.random.Generator) -> dict[str, dict[str, list[str]]]:
     """The offscreen pools of val and test: sprite classes by their split's groups, offscreen classes alternated."""
     pools: dict[str, dict[str, list[str]]] = {"val": {}, "test": {}}
-    by_group = {name: manifest.groups(name) for name in onscreen_classes() + offscreen_classes()}
-    for name in onscreen_classes():
+    by_group = {name: manifest.groups(name) for name in cmap.onscreen() + cmap.offscreen()}
+    for name in cmap.onscreen():
         pools["test"][name] = sorted(r["path"] for g in heldout_groups[name] for r in by_group[name][g])
         pools["val"][name] = sorted(r["path"] for g in train_groups[name] for r in by_group[name][g])
-    for name in offscreen_classes():
+    for name in cmap.offscreen():
         groups = sorted(by_group[name])
         order = [groups[i] for i in rng.permutation(len(groups))]
         for i, group in enumerate(order):  # alternate, the first to test: single-group classes are test-only
@@ -241,7 +259,7 @@ def _class_cycle(classes: list[str], rng: np.random.Generator) -> Callable[[int]
 
 def plan_items(manifest: AssetManifest, plan: SplitPlan, preset: Preset, seed: int) -> dict[str, list[ItemPlan]]:
     """The item plans of every split, in order (this order is the annotation order)."""
-    classes = onscreen_classes()
+    classes = class_map_of(preset).onscreen()
     groups = {name: manifest.groups(name) for name in classes}
     items: dict[str, list[ItemPlan]] = {"train": [], "val": [], "test": [], "pretrain": []}
 

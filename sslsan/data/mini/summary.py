@@ -67,3 +67,32 @@ def split_table(root: str | Path):
                  "queries": info.splits.get("pretrain_recordings")})
     return pd.DataFrame(rows).set_index("split").fillna(0).astype(int).rename(
         index={"pretrain": "pretrain (images / recordings)"})
+
+
+def plan_class_table(preset: str = "v2", seed: int = 0, manifest=None):
+    """One row per onscreen class of ``preset``'s split plan, before any build: real recording groups in training
+    and held out for the unseen part, rendered (GM) groups, and photo cut-outs in training and held out.
+
+    ``manifest`` (an :class:`~sslsan.data.mini.attribution.AssetManifest`) defaults to the preset's asset set,
+    built on first use.
+    """
+    from sslsan.data.mini.assets import ensure_assets  # the asset builder only when no manifest is given
+    from sslsan.data.mini.plan import class_map_of, get_preset, plan_splits
+
+    cmap = class_map_of(preset)
+    manifest = manifest or ensure_assets(class_map=cmap.name)
+    plan = plan_splits(manifest, get_preset(preset), seed)
+    rows = []
+    for name in cmap.onscreen():
+        synthetic = {g for g, records in manifest.groups(name).items() if records[0]["synthetic"]}
+        train, held = plan.train_groups[name], plan.heldout_groups[name]
+        rows.append({
+            "class": name,
+            "real groups (train)": sum(g not in synthetic for g in train),
+            "real groups (unseen)": sum(g not in synthetic for g in held),
+            "rendered groups (train / unseen)": f"{sum(g in synthetic for g in train)} / "
+                                                f"{sum(g in synthetic for g in held)}",
+            "cut-outs (train)": len(plan.train_sprites[name]),
+            "cut-outs (unseen)": len(plan.heldout_sprites[name]),
+        })
+    return pd.DataFrame(rows).set_index("class")
