@@ -16,9 +16,10 @@ from torch.utils.data import Dataset
 
 from sslsan.audio import SAMPLE_RATE, fit_length, load_audio
 from sslsan.data.records import Query, box_map, resolve
+from sslsan.errors import DataError
 
 
-class ImageFileError(ValueError):
+class ImageFileError(DataError):
     """An image or mask that cannot be used; the message names the file."""
 
 
