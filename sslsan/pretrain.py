@@ -35,7 +35,7 @@ from sslsan.data.augment import AudioAugment
 from sslsan.data.dataset import load_image
 from sslsan.data.is3 import read_queries
 from sslsan.data.mini.build import read_pretrain
-from sslsan.data.records import resolve
+from sslsan.data.records import check_box, resolve
 from sslsan.errors import UsageError
 from sslsan.features import positive_waves
 from sslsan.io import save_torch, write_json
@@ -326,13 +326,20 @@ def background_crop(image: np.ndarray, box: Sequence[float], size: int, rng: np.
     return None
 
 
+def _pretrain_image(root: Path, item: dict) -> np.ndarray:
+    """A pretraining image at its own size, its object's box checked against it (crops are cut from that box)."""
+    image = load_image(resolve(root, item["image"]), None)
+    check_box(tuple(item["gt_box"]), image.shape[:2], f"{root}/pretrain/annotations.json, {item['image']}")
+    return image
+
+
 def _load_uint8_images(root: Path, items: Sequence[dict], size: int, context: float = 0.0,
                        progress: bool = True) -> torch.Tensor:
 
     arrays = []
     for item in tqdm(items, desc="loading pretraining images", leave=False, disable=quiet(progress)):
         if context > 0:
-            arrays.append(object_crop(load_image(resolve(root, item["image"]), None), item["gt_box"], context, size))
+            arrays.append(object_crop(_pretrain_image(root, item), item["gt_box"], context, size))
         else:
             arrays.append(load_image(resolve(root, item["image"]), size))
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
@@ -352,8 +359,7 @@ def _background_images(root: Path, items: Sequence[dict], size: int, config: Pre
     for index in rng.permutation(len(items)):
         if len(crops) == count:
             break
-        crop = background_crop(load_image(resolve(root, items[index]["image"]), None), items[index]["gt_box"],
-                               size, rng)
+        crop = background_crop(_pretrain_image(root, items[index]), items[index]["gt_box"], size, rng)
         if crop is not None:
             crops.append(crop)
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
