@@ -45,6 +45,7 @@ Optional keys IS3+-mini adds (readers that do not know them ignore them):
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -101,6 +102,18 @@ def read_info(root: str | Path) -> DatasetInfo:
         raise AnnotationError(f"{path}: expected an object with at least 'name' and 'classes'")
     known = {k: data[k] for k in DatasetInfo.__dataclass_fields__ if k in data}
     return DatasetInfo(**known)
+
+
+def dataset_fingerprint(root: str | Path) -> str:
+    """A short hash that changes when a dataset's content does: of ``manifest.json`` (per-file sizes and sha256)
+    when the dataset has one, else of ``dataset.json`` and the annotation files (what defines its queries)."""
+    root = Path(root)
+    manifest = root / "manifest.json"
+    files = [manifest] if manifest.is_file() else [root / "dataset.json", *sorted((root / "annotations").glob("*.json"))]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def write_info(root: str | Path, info: DatasetInfo) -> None:
