@@ -30,7 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sslsan.audio import LogSpectrogram, fit_length, get_preset, load_audio
-from sslsan.config import autocast, describe_device, pick_device, quiet
+from sslsan.config import autocast, check_seed, describe_device, pick_device, quiet
 from sslsan.data.augment import AudioAugment
 from sslsan.data.dataset import load_image
 from sslsan.data.is3 import read_queries
@@ -38,7 +38,7 @@ from sslsan.data.mini.build import read_pretrain
 from sslsan.data.records import check_box, resolve
 from sslsan.errors import UsageError
 from sslsan.features import positive_waves
-from sslsan.io import save_torch, write_json
+from sslsan.io import check_writable, folder_lock, save_torch, write_json
 from sslsan.models import IMAGENET_MEAN, IMAGENET_STD, TRUNK_CHANNELS, resnet18_trunk
 
 
@@ -88,6 +88,7 @@ class PretrainConfig:
         if bad:
             raise UsageError(f"pretraining config: {', '.join(bad)} out of range (a stage with no steps or an "
                              "empty batch would save an untrained trunk)")
+        check_seed(self.seed, "pretraining config: seed")
 
 
 class ImageClassifier(nn.Module):
@@ -376,7 +377,18 @@ def run_pretraining(data: Path, out: Path, what: Sequence[str] = ("image", "audi
     """
 
     data, out = Path(data), Path(out)
+    unknown = [kind for kind in what if kind not in ("image", "audio")]
+    if unknown:  # refused before the first stage trains, not after it
+        raise UsageError(f"unknown pretraining target {unknown[0]!r}; use image and/or audio")
     dev = pick_device(device)
+    check_writable(out, "pretraining folder")
+    with folder_lock(out, "sslsan pretrain"):
+        return _run_pretraining(data, out, what, image_config, audio_config, dev, progress, force)
+
+
+def _run_pretraining(data: Path, out: Path, what: Sequence[str], image_config: PretrainConfig,
+                     audio_config: PretrainConfig, dev: torch.device, progress: bool, force: bool
+                     ) -> dict[str, Path]:
     pretrain_set = read_pretrain(data)
     classes = pretrain_set.classes
     done: dict[str, Path] = {}
@@ -407,7 +419,7 @@ def run_pretraining(data: Path, out: Path, what: Sequence[str] = ("image", "audi
                                             config, dev, progress)
             extra = {"classes": classes + ["background"] * (config.background_fraction > 0),
                      "train_images": len(labels) - n_val, "val_images": n_val}
-        elif kind == "audio":
+        else:
             config = audio_config
             recordings = [load_audio(resolve(data, r["recording"])) for r in pretrain_set.recordings]
             labels = torch.tensor([classes.index(r["class"]) for r in pretrain_set.recordings])
@@ -420,8 +432,6 @@ def run_pretraining(data: Path, out: Path, what: Sequence[str] = ("image", "audi
             if unseen:  # reported only: how well class identity carries over to recordings never heard
                 waves, labels = _labelled_clips(data, unseen, classes, num_samples)
                 extra["unseen_test_accuracy"] = accuracy(model, waves, labels, dev, amp=config.amp)
-        else:
-            raise UsageError(f"unknown pretraining target {kind!r}; use image and/or audio")
         extra["dataset_classes"] = classes
         extra["seconds"] = round(time.perf_counter() - started, 1)
         extra["device"] = describe_device(dev, config.amp)

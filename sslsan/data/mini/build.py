@@ -31,7 +31,7 @@ from typing import Callable
 
 import soundfile
 
-from sslsan.config import display_path, work_dir
+from sslsan.config import check_seed, display_path, work_dir
 from sslsan.data import is3
 from sslsan.data.augment import AugmentConfig
 from sslsan.data.mini.assets import ensure_assets
@@ -41,8 +41,8 @@ from sslsan.data.mini.plan import ItemPlan, Preset, SplitPlan, get_preset, plan_
 from sslsan.data.mini.render import WorkerContext, entry_files, render_items
 from sslsan.protocol import COMPANION_SEEDS
 from sslsan.data.records import AnnotationError
-from sslsan.errors import DataError
-from sslsan.io import atomic_write, write_json, write_text
+from sslsan.errors import DataError, UsageError
+from sslsan.io import LOCK_NAME, atomic_write, check_writable, folder_lock, write_json, write_text
 
 DATASET_NAME = "IS3+-mini"
 IDENTITY_FILE = ".is3plus_mini.json"  # written first, kept: names the build a folder holds, even half-built
@@ -73,7 +73,7 @@ def _check_out_dir(out: Path, identity: dict) -> None:
     elif (out / "dataset.json").is_file():
         info = json.loads((out / "dataset.json").read_text())
         found = info.get("extra", {}).get("identity", {"preset": info.get("preset"), "seed": info.get("seed")})
-    elif out.is_dir() and any(out.iterdir()):
+    elif out.is_dir() and any(path.name != LOCK_NAME for path in out.iterdir()):
         raise DatasetMismatchError(f"{out}: the folder is not empty and holds no IS3+-mini build; choose an empty "
                                    "or new folder")
     else:
@@ -145,7 +145,17 @@ def build_dataset(preset: str | Preset = "default", out: str | Path | None = Non
     """
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     preset = get_preset(preset)
+    check_seed(seed, "dataset seed")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise UsageError(f"workers={workers!r}: at least 1 process (None = all cores)")
     out = Path(out) if out is not None else default_out(preset.name, seed)
+    check_writable(out, "dataset folder")  # before the assets, whose first fetch takes minutes
+    with folder_lock(out, "sslsan data build"):
+        return _build(preset, out, seed, workers, progress, log)
+
+
+def _build(preset: Preset, out: Path, seed: int, workers: int | None, progress: bool,
+           log: Callable[[str], None]) -> Path:
     if is_complete(out, preset, seed):  # a finished build is self-contained: no need to look at the assets
         log(f"IS3+-mini: {display_path(out)} is already complete")
         return out
