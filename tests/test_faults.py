@@ -105,8 +105,9 @@ def record(**changes):
     return base
 
 
-def started_run(tmp_path, stored: dict, done: bool = False) -> RunFiles:
-    files = RunFiles(tmp_path / "run")
+def started_run(out, stored: dict, done: bool = False) -> RunFiles:
+    """A run folder with ``stored`` as its config.json and a (fake) last.pt: a started run."""
+    files = RunFiles(out)
     files.out.mkdir()
     files.config.write_text(json.dumps(stored))
     files.last.write_bytes(b"checkpoint")
@@ -116,24 +117,23 @@ def started_run(tmp_path, stored: dict, done: bool = False) -> RunFiles:
 
 
 def test_resume_on_other_data_is_refused_and_names_the_difference(tmp_path):
-    files = started_run(tmp_path, record())
+    files = started_run(tmp_path / "run", record())
     with pytest.raises(UsageError, match="dataset fingerprint.*aaaa → bbbb"):
         check_run_folder(files, record(data_fingerprint="bbbb"), resume=True)
     with pytest.raises(UsageError, match="processes: 1 → 2"):
         check_run_folder(files, record(world_size=2), resume=True)
     other = record()
     other["train"] = dict(other["train"], lr=1.0, epochs=5)
-    with pytest.raises(UsageError, match="lr: 0.0003 → 1.0; epochs: 2 → 5"):
+    with pytest.raises(UsageError, match="epochs: 2 → 5; lr: 0.0003 → 1.0"):
         check_run_folder(files, other, resume=True)
     check_run_folder(files, record(), resume=True)  # the same run resumes
 
 
 def test_started_finished_and_empty_run_folders(tmp_path):
     with pytest.raises(UsageError, match="--resume"):
-        check_run_folder(started_run(tmp_path, record()), record(), resume=False)
+        check_run_folder(started_run(tmp_path / "started", record()), record(), resume=False)
     with pytest.raises(UsageError, match="finished run"):
-        check_run_folder(started_run(tmp_path / "f" if (tmp_path / "f").mkdir() is None else None,
-                                     record(), done=True), record(), resume=True)
+        check_run_folder(started_run(tmp_path / "finished", record(), done=True), record(), resume=True)
     # a config.json left by a run that failed before its first epoch does not block a corrected rerun
     files = RunFiles(tmp_path / "failed")
     files.out.mkdir()
@@ -261,7 +261,7 @@ def test_an_image_or_mask_of_another_size_is_not_stretched(data_copy):
         load_mask(data_copy / query.mask, 56, expect=query.image_size)
 
 
-def test_damaged_files_are_data_errors_the_cli_prints_in_one_line(capsys, data_copy, tmp_path):
+def test_an_undecodable_image_is_a_data_error_naming_it(data_copy):
     query = read_queries(data_copy, "train")[0]
     (data_copy / query.image).write_bytes(b"not a png")
     with pytest.raises(ImageFileError, match=query.image.split("/")[-1]):
