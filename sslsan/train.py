@@ -29,6 +29,7 @@ import sslsan
 from sslsan.audio import load_audio
 from sslsan.config import Stream, describe_device, pick_device, quiet, stream_generator
 from sslsan.data.augment import AudioAugment
+from sslsan.data.manifest import check_dataset
 from sslsan.data.is3 import dataset_fingerprint, read_class_files, read_info, read_queries
 from sslsan.data.mini.classmap import offscreen_classes
 from sslsan.data.records import Query, resolve
@@ -342,6 +343,7 @@ def _train(config: TrainConfig, data: Path, out: Path, *, resume: bool, device: 
     if config.batch_size % world:
         raise UsageError(f"batch size {config.batch_size} is not divisible by the {world} processes")
     info = read_info(data)
+    check_dataset(data, hashes=False)  # sizes only: catches files cut short without reading the whole dataset
     record = {"train": config.to_dict(), "data": str(data), "dataset": info.name, "classes": info.classes,
               "data_fingerprint": dataset_fingerprint(data), "world_size": world, "sslsan": sslsan.__version__}
     check_run_folder(files, record, resume)

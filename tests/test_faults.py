@@ -153,7 +153,15 @@ def test_dataset_fingerprint_follows_the_annotations(data_copy):
     path = data_copy / "annotations" / "train.json"
     entries = json.loads(path.read_text())
     path.write_text(json.dumps(entries[:-1]))
-    assert dataset_fingerprint(data_copy) != before
+    from sslsan.data.manifest import MANIFEST_NAME, write_manifest
+
+    write_manifest(data_copy)  # as a rebuild would
+    rebuilt = dataset_fingerprint(data_copy)
+    assert rebuilt != before
+    (data_copy / MANIFEST_NAME).unlink()  # a dataset from before manifests: its annotations identify it
+    legacy = dataset_fingerprint(data_copy)
+    path.write_text(json.dumps(entries))
+    assert dataset_fingerprint(data_copy) not in (legacy, rebuilt)
 
 
 # ------------------------------------------------------------------------ 3. checks come before the work
@@ -342,3 +350,22 @@ def test_an_unreadable_lock_is_never_taken_over(tmp_path):
     with pytest.raises(LockedError, match="unreadable"):
         with folder_lock(folder, "sslsan train"):
             pass
+
+
+def test_the_manifest_names_damaged_files_and_old_datasets_pass_unchecked(data_copy):
+    from sslsan.data.manifest import MANIFEST_NAME, check_dataset, damaged_files
+
+    assert damaged_files(data_copy) == {}
+    query = read_queries(data_copy, "train")[0]
+    audio = data_copy / query.audio
+    audio.write_bytes(audio.read_bytes()[:-100])  # cut short
+    image = data_copy / query.image
+    data = bytearray(image.read_bytes())
+    data[-20] ^= 0xFF  # one flipped byte: same size
+    image.write_bytes(bytes(data))
+    assert damaged_files(data_copy, hashes=False) == {query.audio: damaged_files(data_copy)[query.audio]}
+    with pytest.raises(SslsanError, match=rf"2 damaged file\(s\).*{query.image} \(content changed"):
+        check_dataset(data_copy)
+    (data_copy / MANIFEST_NAME).unlink()  # a dataset built before manifests: accepted without a check
+    assert damaged_files(data_copy) is None
+    check_dataset(data_copy)

@@ -34,6 +34,7 @@ import soundfile
 from sslsan.config import check_seed, display_path, work_dir
 from sslsan.data import is3
 from sslsan.data.augment import AugmentConfig
+from sslsan.data.manifest import damaged_files, write_manifest
 from sslsan.data.mini.assets import ensure_assets
 from sslsan.data.mini.attribution import AssetManifest
 from sslsan.data.mini.classmap import onscreen_classes
@@ -159,6 +160,12 @@ def _build(preset: Preset, out: Path, seed: int, workers: int | None, progress: 
     if is_complete(out, preset, seed):  # a finished build is self-contained: no need to look at the assets
         log(f"IS3+-mini: {display_path(out)} is already complete")
         return out
+    damaged = damaged_files(out) or {}
+    if damaged:  # items are drawn from their own seeds: removed files are redrawn identically
+        log(f"IS3+-mini: redrawing {len(damaged)} damaged file(s) of {display_path(out)}: "
+            f"{', '.join(list(damaged)[:5])}")
+        for name in damaged:
+            (out / name).unlink(missing_ok=True)
     manifest = ensure_assets(log=log)
     identity = _build_identity(preset, seed, manifest.digest)
     _check_out_dir(out, identity)
@@ -187,6 +194,7 @@ def _build(preset: Preset, out: Path, seed: int, workers: int | None, progress: 
                 handle.write(json.dumps({"split": split, "index": index, "entries": entries}) + "\n")
                 handle.flush()
     _write_outputs(out, manifest, plan, items, records, preset, seed, identity)
+    write_manifest(out)  # last: a build is complete when its manifest is there and every file matches it
     shutil.rmtree(out / ".build")
     log(f"IS3+-mini: {display_path(out)} ready ({time.perf_counter() - started:.0f} s)")
     return out
@@ -251,9 +259,12 @@ def default_out(preset: str, seed: int, smoke: bool = False) -> Path:
 
 
 def is_complete(out: str | Path, preset: str | Preset, seed: int) -> bool:
-    """Whether ``out`` holds a finished build of ``preset``/``seed`` with every referenced file present."""
+    """Whether ``out`` holds a finished build of ``preset``/``seed`` whose files all match its manifest (sizes and
+    sha256), and every referenced file is present."""
     out, preset = Path(out), get_preset(preset)
     if not (out / "dataset.json").is_file() or (out / ".build").exists():
+        return False
+    if damaged_files(out):  # (None: a build from before the manifest, checked by file existence below)
         return False
     info = is3.read_info(out)
     if info.preset != preset.name or info.seed != seed or \
