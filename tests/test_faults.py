@@ -369,3 +369,24 @@ def test_the_manifest_names_damaged_files_and_old_datasets_pass_unchecked(data_c
     (data_copy / MANIFEST_NAME).unlink()  # a dataset built before manifests: accepted without a check
     assert damaged_files(data_copy) is None
     check_dataset(data_copy)
+
+
+def test_a_finished_build_with_a_damaged_file_is_not_complete_and_is_repaired(tiny, tmp_path):
+    """Existence is not integrity: a file altered after the build (same size) makes it incomplete, and the next
+    build redraws exactly that file."""
+    import shutil
+
+    from sslsan.data.mini.build import build_dataset, is_complete
+    from sslsan.io import sha256_file
+
+    copy = shutil.copytree(tiny, tmp_path / "copy")
+    image = copy / read_queries(copy, "test")[0].image
+    original = sha256_file(image)
+    data = bytearray(image.read_bytes())
+    data[-20] ^= 0xFF
+    image.write_bytes(bytes(data))
+    assert not is_complete(copy, "tiny", 0)
+    messages: list[str] = []
+    build_dataset("tiny", copy, seed=0, workers=2, progress=False, log=messages.append)
+    assert any("redrawing 1 damaged file" in m and image.name in m for m in messages), messages
+    assert sha256_file(image) == original and is_complete(copy, "tiny", 0)
