@@ -33,7 +33,7 @@ from sslsan.audio import LogSpectrogram, fit_length, get_preset, load_audio
 from sslsan.config import autocast, check_seed, describe_device, pick_device, quiet
 from sslsan.data.augment import AudioAugment
 from sslsan.data.dataset import load_image
-from sslsan.data.is3 import read_queries
+from sslsan.data.is3 import dataset_fingerprint, read_queries
 from sslsan.data.mini.build import read_pretrain
 from sslsan.data.records import check_box, resolve
 from sslsan.errors import UsageError
@@ -390,6 +390,7 @@ def _run_pretraining(data: Path, out: Path, what: Sequence[str], image_config: P
                      audio_config: PretrainConfig, dev: torch.device, progress: bool, force: bool
                      ) -> dict[str, Path]:
     pretrain_set = read_pretrain(data)
+    fingerprint = dataset_fingerprint(data)
     classes = pretrain_set.classes
     done: dict[str, Path] = {}
     configs = {"image": image_config, "audio": audio_config}
@@ -398,7 +399,9 @@ def _run_pretraining(data: Path, out: Path, what: Sequence[str], image_config: P
         report = path.with_suffix(".json")
         if not force and path.is_file() and report.is_file():
             stored = json.loads(report.read_text())
-            if stored.get("config") == asdict(configs[kind]) and stored.get("dataset_classes") == classes:
+            # the same config on the same data (older reports have no fingerprint: their classes must match)
+            if stored.get("config") == asdict(configs[kind]) and stored.get("dataset_classes") == classes \
+                    and stored.get("data_fingerprint", fingerprint) == fingerprint:
                 done[kind] = path
                 continue
         started = time.perf_counter()
@@ -433,6 +436,7 @@ def _run_pretraining(data: Path, out: Path, what: Sequence[str], image_config: P
                 waves, labels = _labelled_clips(data, unseen, classes, num_samples)
                 extra["unseen_test_accuracy"] = accuracy(model, waves, labels, dev, amp=config.amp)
         extra["dataset_classes"] = classes
+        extra["data_fingerprint"] = fingerprint
         extra["seconds"] = round(time.perf_counter() - started, 1)
         extra["device"] = describe_device(dev, config.amp)
         save_trunk(model, history, config, path, extra)
