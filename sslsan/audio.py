@@ -23,12 +23,13 @@ import torch
 from torch import nn
 import torchaudio
 
+from sslsan.errors import DataError
 from sslsan.io import atomic_path
 
 SAMPLE_RATE = 16_000
 
 
-class AudioFileError(ValueError):
+class AudioFileError(DataError):
     """An audio file that cannot be used; the message names the file and the problem."""
 
 
@@ -179,6 +180,7 @@ def load_audio(
     path = Path(path)
     if not path.is_file():
         raise AudioFileError(f"{path}: audio file not found")
+    check_wav_length(path)
     try:
         data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as err:  # corrupt or unsupported container
@@ -195,6 +197,34 @@ def load_audio(
     if not allow_silent and float(np.abs(wave).max()) == 0.0:
         raise AudioFileError(f"{path}: the audio is digital silence (all samples are zero)")
     return np.clip(wave, -1.0, 1.0).astype(np.float32)
+
+
+def wav_data_sizes(head: bytes, file_size: int) -> tuple[int, int] | None:
+    """``(bytes the data chunk declares, bytes the file holds after its start)`` of a RIFF/WAVE file from its first
+    bytes ``head``; ``None`` for other formats, or when the header leaves the length open (streaming writers
+    put 0 or 0xFFFFFFFF there)."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    position = 12
+    while position + 8 <= len(head):
+        chunk, size = head[position : position + 4], int.from_bytes(head[position + 4 : position + 8], "little")
+        if chunk == b"data":
+            if size in (0, 0xFFFFFFFF):
+                return None
+            return size, file_size - (position + 8)
+        position += 8 + size + (size & 1)  # chunks are padded to an even size
+    return None
+
+
+def check_wav_length(path: Path, head_bytes: int = 1 << 16) -> None:
+    """Refuse a WAV file whose data is cut short: libsndfile then silently reads only the frames that are there
+    (a truncated copy or download would become a shorter clip, tiled to length without a word)."""
+    with open(path, "rb") as handle:
+        head = handle.read(head_bytes)
+    sizes = wav_data_sizes(head, path.stat().st_size)
+    if sizes is not None and sizes[1] < sizes[0]:
+        raise AudioFileError(f"{path}: cut short: its header declares {sizes[0]} bytes of audio, the file holds "
+                             f"{max(0, sizes[1])} (a damaged or partial copy)")
 
 
 def resample_wave(wave: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:

@@ -140,18 +140,41 @@ def autocast(device, requested: bool = True):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=requested and bf16_is_fast(device))
 
 
+DEVICE_NAMES = "auto, cpu, cuda or cuda:N"
+
+
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` = CUDA when available, else the CPU; otherwise the named device, which must exist."""
+    """``auto`` = CUDA when available, else the CPU; otherwise ``cpu``, ``cuda`` or ``cuda:N``, which must exist.
+
+    Other torch device types (``meta``, ``mps``, ``xpu`` …) are refused: nothing here is written or tested for
+    them, and a ``meta`` model would "train" without computing anything.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError as err:
-        raise UsageError(f"device {name!r}: not a device name (use auto, cpu, cuda or cuda:N)") from err
+    except (RuntimeError, TypeError) as err:
+        raise UsageError(f"device {name!r}: not a device name (use {DEVICE_NAMES})") from err
+    if device.type not in ("cpu", "cuda"):
+        raise UsageError(f"device {name!r}: not supported (use {DEVICE_NAMES})")
+    if device.type == "cpu" and device.index not in (None, 0):
+        raise UsageError(f"device {name!r}: there is one CPU device, 'cpu'")
     if device.type == "cuda" and (not torch.cuda.is_available()
                                   or (device.index or 0) >= torch.cuda.device_count()):
-        raise UsageError(f"device {name!r}: no such CUDA device on this machine")
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        raise UsageError(f"device {name!r}: no such CUDA device on this machine ({count} CUDA device(s))")
     return device
+
+
+#: seeds go to torch, NumPy's legacy global seed and ``SeedSequence``: non-negative integers below 2**63 suit all
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed, option: str = "seed") -> int:
+    """``seed`` when it is an integer in ``[0, MAX_SEED]``; otherwise :class:`UsageError` naming ``option``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"{option}={seed!r}: a seed is an integer from 0 to 2**63-1")
+    return int(seed)
 
 
 class Stream(enum.IntEnum):

@@ -23,3 +23,8 @@ class DataError(SslsanError, ValueError):
 
 class MissingFileError(SslsanError, FileNotFoundError):
     """A file or folder the command needs is not there (the message names it)."""
+
+
+class LockedError(SslsanError):
+    """Another live process holds the lock of the folder a command would write into (the message names the lock
+    file and the holder's pid)."""

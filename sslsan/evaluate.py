@@ -28,6 +28,7 @@ import sslsan
 from sslsan import metrics
 from sslsan.config import describe_device, display_path, pick_device, quiet
 from sslsan.data.is3 import read_class_files, read_info, read_queries
+from sslsan.data.manifest import check_dataset
 from sslsan.data.records import Query
 from sslsan.errors import UsageError
 from sslsan.features import (AudioEmbedder, fixed_offscreen_waves, image_maps_of, positive_waves,
@@ -290,6 +291,7 @@ def evaluate(model: AVModel, data: Path, config: EvalConfig = EvalConfig(), *, d
     data = Path(data)
     dev = pick_device(device)
     info = read_info(data)
+    check_dataset(data, hashes=False)  # sizes only: catches files cut short without reading the whole dataset
     noise = dataset_noise(info.negatives)
     image_size = model.config.image_size
     grid = model.config.map_size

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from sslsan.audio import fit_length, load_audio
 from sslsan.config import autocast, quiet
 from sslsan.data.augment import AudioAugment
-from sslsan.data.dataset import load_image
+from sslsan.data.dataset import load_query_image
 from sslsan.data.image_views import ViewConfig, make_views
 from sslsan.data.records import Query, resolve
 from sslsan.io import save_torch
@@ -53,7 +53,7 @@ def cached_tensor(cache_dir: Path | None, name: str, compute: Callable[[], torch
 
 def load_image_batch(root: Path, queries: Sequence[Query], size: int) -> torch.Tensor:
     """Images ``B×3×size×size`` in [0, 1]."""
-    arrays = [load_image(resolve(root, q.image), size) for q in queries]
+    arrays = [load_query_image(root, q, size) for q in queries]
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div_(255.0)
 
 

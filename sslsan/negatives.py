@@ -14,10 +14,13 @@ the same negatives on CPU and GPU.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+
+from sslsan.errors import UsageError
 
 KINDS = ("silence", "noise", "offscreen")
 NOISE_TYPES = ("white", "pink", "ambience")
@@ -35,9 +38,9 @@ class NoiseConfig:
 
     def __post_init__(self):
         if self.type not in NOISE_TYPES:
-            raise ValueError(f"noise type {self.type!r} is not one of {NOISE_TYPES}")
-        if self.std < 0:
-            raise ValueError(f"noise std must be >= 0, got {self.std}")
+            raise UsageError(f"noise type {self.type!r} is not one of {NOISE_TYPES}")
+        if not 0 <= self.std < math.inf:  # (also refuses NaN)
+            raise UsageError(f"noise std must be a finite number >= 0, got {self.std}")
 
 
 def silence(n: int, num_samples: int, device=None) -> torch.Tensor:

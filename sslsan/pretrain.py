@@ -30,15 +30,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sslsan.audio import LogSpectrogram, fit_length, get_preset, load_audio
-from sslsan.config import autocast, describe_device, pick_device, quiet
+from sslsan.config import autocast, check_seed, describe_device, pick_device, quiet
 from sslsan.data.augment import AudioAugment
 from sslsan.data.dataset import load_image
-from sslsan.data.is3 import read_queries
+from sslsan.data.is3 import dataset_fingerprint, read_queries
 from sslsan.data.mini.build import read_pretrain
-from sslsan.data.records import resolve
+from sslsan.data.records import check_box, resolve
 from sslsan.errors import UsageError
 from sslsan.features import positive_waves
-from sslsan.io import save_torch, write_json
+from sslsan.io import check_writable, folder_lock, save_torch, write_json
 from sslsan.models import IMAGENET_MEAN, IMAGENET_STD, TRUNK_CHANNELS, resnet18_trunk
 
 
@@ -88,6 +88,7 @@ class PretrainConfig:
         if bad:
             raise UsageError(f"pretraining config: {', '.join(bad)} out of range (a stage with no steps or an "
                              "empty batch would save an untrained trunk)")
+        check_seed(self.seed, "pretraining config: seed")
 
 
 class ImageClassifier(nn.Module):
@@ -326,13 +327,20 @@ def background_crop(image: np.ndarray, box: Sequence[float], size: int, rng: np.
     return None
 
 
+def _pretrain_image(root: Path, item: dict) -> np.ndarray:
+    """A pretraining image at its own size, its object's box checked against it (crops are cut from that box)."""
+    image = load_image(resolve(root, item["image"]), None)
+    check_box(tuple(item["gt_box"]), image.shape[:2], f"{root}/pretrain/annotations.json, {item['image']}")
+    return image
+
+
 def _load_uint8_images(root: Path, items: Sequence[dict], size: int, context: float = 0.0,
                        progress: bool = True) -> torch.Tensor:
 
     arrays = []
     for item in tqdm(items, desc="loading pretraining images", leave=False, disable=quiet(progress)):
         if context > 0:
-            arrays.append(object_crop(load_image(resolve(root, item["image"]), None), item["gt_box"], context, size))
+            arrays.append(object_crop(_pretrain_image(root, item), item["gt_box"], context, size))
         else:
             arrays.append(load_image(resolve(root, item["image"]), size))
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
@@ -352,8 +360,7 @@ def _background_images(root: Path, items: Sequence[dict], size: int, config: Pre
     for index in rng.permutation(len(items)):
         if len(crops) == count:
             break
-        crop = background_crop(load_image(resolve(root, items[index]["image"]), None), items[index]["gt_box"],
-                               size, rng)
+        crop = background_crop(_pretrain_image(root, items[index]), items[index]["gt_box"], size, rng)
         if crop is not None:
             crops.append(crop)
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
@@ -370,8 +377,20 @@ def run_pretraining(data: Path, out: Path, what: Sequence[str] = ("image", "audi
     """
 
     data, out = Path(data), Path(out)
+    unknown = [kind for kind in what if kind not in ("image", "audio")]
+    if unknown:  # refused before the first stage trains, not after it
+        raise UsageError(f"unknown pretraining target {unknown[0]!r}; use image and/or audio")
     dev = pick_device(device)
+    check_writable(out, "pretraining folder")
+    with folder_lock(out, "sslsan pretrain"):
+        return _run_pretraining(data, out, what, image_config, audio_config, dev, progress, force)
+
+
+def _run_pretraining(data: Path, out: Path, what: Sequence[str], image_config: PretrainConfig,
+                     audio_config: PretrainConfig, dev: torch.device, progress: bool, force: bool
+                     ) -> dict[str, Path]:
     pretrain_set = read_pretrain(data)
+    fingerprint = dataset_fingerprint(data)
     classes = pretrain_set.classes
     done: dict[str, Path] = {}
     configs = {"image": image_config, "audio": audio_config}
@@ -380,7 +399,9 @@ def run_pretraining(data: Path, out: Path, what: Sequence[str] = ("image", "audi
         report = path.with_suffix(".json")
         if not force and path.is_file() and report.is_file():
             stored = json.loads(report.read_text())
-            if stored.get("config") == asdict(configs[kind]) and stored.get("dataset_classes") == classes:
+            # the same config on the same data (older reports have no fingerprint: their classes must match)
+            if stored.get("config") == asdict(configs[kind]) and stored.get("dataset_classes") == classes \
+                    and stored.get("data_fingerprint", fingerprint) == fingerprint:
                 done[kind] = path
                 continue
         started = time.perf_counter()
@@ -401,7 +422,7 @@ def run_pretraining(data: Path, out: Path, what: Sequence[str] = ("image", "audi
                                             config, dev, progress)
             extra = {"classes": classes + ["background"] * (config.background_fraction > 0),
                      "train_images": len(labels) - n_val, "val_images": n_val}
-        elif kind == "audio":
+        else:
             config = audio_config
             recordings = [load_audio(resolve(data, r["recording"])) for r in pretrain_set.recordings]
             labels = torch.tensor([classes.index(r["class"]) for r in pretrain_set.recordings])
@@ -414,9 +435,8 @@ def run_pretraining(data: Path, out: Path, what: Sequence[str] = ("image", "audi
             if unseen:  # reported only: how well class identity carries over to recordings never heard
                 waves, labels = _labelled_clips(data, unseen, classes, num_samples)
                 extra["unseen_test_accuracy"] = accuracy(model, waves, labels, dev, amp=config.amp)
-        else:
-            raise UsageError(f"unknown pretraining target {kind!r}; use image and/or audio")
         extra["dataset_classes"] = classes
+        extra["data_fingerprint"] = fingerprint
         extra["seconds"] = round(time.perf_counter() - started, 1)
         extra["device"] = describe_device(dev, config.amp)
         save_trunk(model, history, config, path, extra)

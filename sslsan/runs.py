@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from sslsan.config import check_seed
 from sslsan.errors import DataError, MissingFileError, UsageError
 from sslsan.io import atomic_path
 from sslsan.methods import TAU, SaNConfig, get_method
@@ -76,9 +77,14 @@ class TrainConfig:
                                                      ("audio_views", self.audio_views),
                                                      ("image_views", self.image_views),
                                                      ("noise_bank", self.noise_bank)) if not value > 0]
-        bad += [f"{name}={value}" for name, value in (("epochs", self.epochs), ("seed", self.seed),
-                                                      ("workers", self.workers),
+        bad += [f"{name}={value}" for name, value in (("workers", self.workers),
                                                       ("weight_decay", self.weight_decay)) if value < 0]
+        if not (isinstance(self.epochs, int) and self.epochs >= 1):
+            bad.append(f"epochs={self.epochs} (a run with no epochs would save an untrained model as finished)")
+        bad += [f"{name}={value} (not finite)" for name, value in (("lr", self.lr), ("tau", self.tau),
+                                                                   ("weight_decay", self.weight_decay))
+                if value != value or abs(value) == float("inf")]
+        check_seed(self.seed, "training config: seed")
         if self.batch_size < 2:
             bad.append(f"batch_size={self.batch_size} (a contrastive batch needs at least 2 pairs)")
         if self.trunk_lr is not None and self.trunk_lr < 0:

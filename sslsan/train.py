@@ -12,6 +12,7 @@ gradients), so the contrastive negatives of every GPU are the whole global batch
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
@@ -28,14 +29,15 @@ import sslsan
 from sslsan.audio import load_audio
 from sslsan.config import Stream, describe_device, pick_device, quiet, stream_generator
 from sslsan.data.augment import AudioAugment
-from sslsan.data.is3 import read_class_files, read_info, read_queries
+from sslsan.data.manifest import check_dataset
+from sslsan.data.is3 import dataset_fingerprint, read_class_files, read_info, read_queries
 from sslsan.data.mini.classmap import offscreen_classes
 from sslsan.data.records import Query, resolve
 from sslsan.errors import DataError, UsageError
 from sslsan.data.image_views import make_views
 from sslsan.features import (AudioEmbedder, PairAudio, audio_prefix_features, augmented_image_features,
                              image_maps_of, image_trunk_features, load_image_batch, positive_waves)
-from sslsan.io import save_torch, write_json
+from sslsan.io import check_writable, folder_lock, save_torch, write_json
 from sslsan.methods import Batch, get_method, san_batch, san_loss
 from sslsan.models import AVModel, load_state, localization_maps, similarity_maps
 from sslsan.negatives import NoiseConfig, make_negatives
@@ -256,14 +258,35 @@ def set_train_mode(model: AVModel, config: TrainConfig) -> None:
     model.audio.trunk[: config.audio_start].eval()
 
 
-def check_run_folder(files: RunFiles, config: TrainConfig, resume: bool) -> None:
-    """Refuse to mix runs: a folder holding another configuration, or a started run without ``resume``."""
-    if not files.config.is_file():
+def run_differences(stored: dict, current: dict) -> list[str]:
+    """What differs between two ``config.json`` records of a run: each training field, the data's fingerprint and
+    the number of processes (it picks the per-rank random streams). Keys an older record lacks are not compared."""
+    differences = [f"{key}: {stored['train'][key]!r} → {value!r}" for key, value in current["train"].items()
+                   if key in stored["train"] and stored["train"][key] != value]
+    for key, label in (("data_fingerprint", "data (dataset fingerprint)"), ("world_size", "processes")):
+        if key in stored and stored[key] != current[key]:
+            differences.append(f"{label}: {stored[key]} → {current[key]}")
+    return differences
+
+
+def check_run_folder(files: RunFiles, record: dict, resume: bool) -> None:
+    """Refuse to mix runs: a started run (``last.pt``) of another configuration, data or process count (the message
+    lists what differs), a started run without ``resume``, or a finished run. A folder where nothing was trained
+    yet (a ``config.json`` left by a run that failed before its first epoch) is taken over."""
+    if not files.config.is_file() or not files.last.is_file():
         return
-    stored = TrainConfig.from_dict(json.loads(files.config.read_text())["train"])
-    if stored != config:
-        raise UsageError(f"{files.out}: holds a run with a different configuration; use another --out")
-    if not resume and files.last.is_file():
+    try:
+        stored = json.loads(files.config.read_text())
+        stored["train"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise DataError(f"{files.config}: not a run configuration ({type(err).__name__}: {err})") from err
+    differences = run_differences(stored, record)
+    if differences:
+        raise UsageError(f"{files.out}: holds a run with a different configuration ({'; '.join(differences)}); "
+                         "use another --out")
+    if files.done.is_file():
+        raise UsageError(f"{files.out}: holds a finished run (done.json); use another --out")
+    if not resume:
         raise UsageError(f"{files.out}: holds a started run; pass --resume to continue it or use another --out")
 
 
@@ -302,14 +325,28 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
     match). ``max_epochs`` stops early without finishing the run (used to simulate a killed run in tests).
     """
     data, out = Path(data), Path(out)
+    distributed = dist.is_available() and dist.is_initialized()
+    rank = dist.get_rank() if distributed else 0
+    check_writable(out, "run folder")
+    # only rank 0 writes the run's files, so only it holds the lock
+    with folder_lock(out, "sslsan train") if rank == 0 else contextlib.nullcontext():
+        return _train(config, data, out, resume=resume, device=device, cache_dir=cache_dir, progress=progress,
+                      max_epochs=max_epochs)
+
+
+def _train(config: TrainConfig, data: Path, out: Path, *, resume: bool, device: str, cache_dir: Path | None,
+           progress: bool, max_epochs: int | None) -> AVModel:
     files = RunFiles(out)
     distributed = dist.is_available() and dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     dev = pick_device(device)
     if config.batch_size % world:
         raise UsageError(f"batch size {config.batch_size} is not divisible by the {world} processes")
-    check_run_folder(files, config, resume)
     info = read_info(data)
+    check_dataset(data, hashes=False)  # sizes only: catches files cut short without reading the whole dataset
+    record = {"train": config.to_dict(), "data": str(data), "dataset": info.name, "classes": info.classes,
+              "data_fingerprint": dataset_fingerprint(data), "world_size": world, "sslsan": sslsan.__version__}
+    check_run_folder(files, record, resume)
     train_queries = read_queries(data, "train")[: config.max_pairs]
     val_queries = read_queries(data, "val") if (data / "annotations" / "val.json").is_file() else []
     if len(train_queries) < config.batch_size:
@@ -317,8 +354,7 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
     torch.manual_seed(config.seed)
     model = build_model(config).to(dev)
     if rank == 0:
-        write_json(files.config, {"train": config.to_dict(), "data": str(data), "dataset": info.name,
-                                  "classes": info.classes, "sslsan": sslsan.__version__})
+        write_json(files.config, record)
     features = None
     if config.frozen_trunk:
         features = image_trunk_features(model, data, train_queries, config.image_size, dev, cache_dir,

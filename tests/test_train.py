@@ -9,7 +9,7 @@ import torch
 
 from sslsan.methods import SaNConfig
 from sslsan.negatives import NoiseConfig
-from sslsan.runs import TrainConfig, load_run, preset
+from sslsan.runs import TrainConfig, build_model, load_run, preset
 from sslsan.train import train
 
 from conftest import ROOT, clean_env
@@ -25,6 +25,12 @@ def weights(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
+def initial_weights(config):
+    """The weights a run of ``config`` starts from (what ``train`` builds after seeding)."""
+    torch.manual_seed(config.seed)
+    return weights(build_model(config))
+
+
 def same_weights(a, b):
     return all(torch.equal(a[k], b[k]) for k in a)
 
@@ -32,7 +38,7 @@ def same_weights(a, b):
 @pytest.mark.slow
 def test_training_writes_a_complete_run(synthetic_data, tmp_path):
     out = tmp_path / "run"
-    before = weights(train(tiny(epochs=0), synthetic_data, tmp_path / "zero", progress=False))
+    before = initial_weights(tiny())
     model = train(tiny(), synthetic_data, out, progress=False, cache_dir=tmp_path / "cache")
     for name in ("config.json", "metrics.csv", "validation.json", "last.pt", "model.pt", "done.json"):
         assert (out / name).is_file(), name
@@ -66,8 +72,11 @@ def test_a_run_folder_is_never_mixed_or_overwritten(synthetic_data, tmp_path):
     train(tiny(epochs=1), synthetic_data, tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="different configuration"):
         train(tiny(epochs=1, lr=1e-3), synthetic_data, tmp_path / "run", progress=False)
-    with pytest.raises(ValueError, match="--resume"):
+    with pytest.raises(ValueError, match="finished run"):
         train(tiny(epochs=1), synthetic_data, tmp_path / "run", progress=False)
+    train(tiny(epochs=2), synthetic_data, tmp_path / "started", progress=False, max_epochs=1)
+    with pytest.raises(ValueError, match="--resume"):
+        train(tiny(epochs=2), synthetic_data, tmp_path / "started", progress=False)
 
 
 @pytest.mark.slow
@@ -87,8 +96,7 @@ def test_frozen_audio_stages_are_cached_and_stay_fixed(synthetic_data, tmp_path)
     """With the audio trunk frozen up to layer4, views are encoded once; training moves only layer4 + projections."""
     config = tiny(audio_train_from="layer4", audio_views=2, noise_bank=8, san=SaNConfig())
     cache = tmp_path / "cache"
-    before = weights(train(tiny(epochs=0, audio_train_from="layer4"), synthetic_data, tmp_path / "zero",
-                           progress=False))
+    before = initial_weights(tiny(audio_train_from="layer4"))
     after = weights(train(config, synthetic_data, tmp_path / "run", cache_dir=cache, progress=False))
     assert len(list(cache.glob("audio-views-*.pt"))) == 1
     for name in after:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from sslsan.book import execute_book
+from sslsan.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,5 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.timeout < 1:
+        raise UsageError(f"--timeout {args.timeout}: seconds per cell must be at least 1")
     execute_book(args.notebooks, force=args.force, timeout=args.timeout, list_only=args.list)
     return 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sslsan.config import display_path
+from sslsan.config import check_seed, display_path, pick_device
 from sslsan.errors import MissingFileError, UsageError
+from sslsan.io import check_writable
 from sslsan.evaluate import THRESHOLD_COMBINES, EvalConfig, evaluate, write_report
 from sslsan.protocol import COMPANION_SEEDS
 from sslsan.reference_rows import REFERENCE_ROWS
@@ -35,9 +36,14 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     if text == "fixed":
         return ()
     try:
-        return tuple(int(s) for s in text.split(","))
+        seeds = tuple(int(s) for s in text.split(","))
     except ValueError:
         raise UsageError(f"--seeds {text!r}: use 'companion', 'fixed' or integers like 1,2,3") from None
+    for seed in seeds:
+        check_seed(seed, "--seeds")
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds {text!r}: a seed appears twice (its draws would be counted twice)")
+    return seeds
 
 
 def parse_references(text: str) -> tuple[str, ...]:
@@ -58,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
     eval_config = EvalConfig(split=args.split, seeds=parse_seeds(args.seeds),
                              threshold_quantile=args.threshold_quantile, threshold_combine=args.threshold_combine)
     references = parse_references(args.references)
+    for split in (args.split, eval_config.fit_split):
+        if not (args.data / "annotations" / f"{split}.json").is_file():
+            raise UsageError(f"--split {split}: {args.data} has no annotations/{split}.json")
+    pick_device(args.device)
+    check_writable(args.out, "--out", folder=False)  # before minutes of evaluation, not after
     model, config = load_run(run_dir, which=which)
     report, arrays = evaluate(model, args.data, eval_config, device=args.device, references=references,
                               seed=config.seed, run_name="model", audio_start=config.audio_start)

@@ -7,7 +7,9 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from sslsan.config import pick_device
 from sslsan.errors import MissingFileError, UsageError
+from sslsan.io import check_writable
 from sslsan.pretrain import AUDIO_PRETRAIN, IMAGE_PRETRAIN, run_pretraining
 
 
@@ -30,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--what {args.what!r}: use image, audio or image,audio")
     image = replace(IMAGE_PRETRAIN, steps=args.image_steps, seed=args.seed)
     audio = replace(AUDIO_PRETRAIN, steps=args.audio_steps, seed=args.seed)
+    pick_device(args.device)
+    check_writable(args.out, "--out")
     done = run_pretraining(args.data, args.out, what, image, audio, device=args.device, force=args.force)
     for kind, path in done.items():
         report = json.loads(path.with_suffix(".json").read_text())

@@ -10,7 +10,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from sslsan.config import pick_device
 from sslsan.errors import MissingFileError, UsageError
+from sslsan.io import check_writable
 from sslsan.methods import METHODS, SAN_MODES, SaNConfig, get_method
 from sslsan.negatives import NOISE_TYPES, NoiseConfig
 from sslsan.runs import PRESETS, TrainConfig, preset
@@ -98,7 +100,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.trunk_lr is not None:
-        overrides["trunk_lr"] = 0.0 if args.trunk_lr == "frozen" else float(args.trunk_lr)
+        overrides["trunk_lr"] = 0.0 if args.trunk_lr == "frozen" else parse_value(args.trunk_lr, "float",
+                                                                                   "--trunk-lr (a rate or 'frozen')")
     return preset(args.preset, **overrides)
 
 
@@ -111,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         if value not in (None, "scratch", "imagenet") and not Path(value).is_file():
             raise MissingFileError(f"--{option.replace('_', '-')} {value}: file not found")
     config = config_from_args(args)
+    pick_device(args.device)  # a device that does not exist is refused before any work
+    check_writable(args.out, "--out")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     device = args.device
     if world > 1:

@@ -16,19 +16,29 @@ from torch.utils.data import Dataset
 
 from sslsan.audio import SAMPLE_RATE, fit_length, load_audio
 from sslsan.data.records import Query, box_map, resolve
+from sslsan.errors import DataError
 
 
-class ImageFileError(ValueError):
+class ImageFileError(DataError):
     """An image or mask that cannot be used; the message names the file."""
 
 
-def load_image(path: str | Path, size: int | None = 224) -> np.ndarray:
-    """RGB image as ``uint8`` H×W×3, resized (bicubic, the whole frame, as the lineage's test transform) to ``size``."""
+def _check_size(path: Path, img: Image.Image, expect: tuple[int, int] | None, what: str) -> None:
+    if expect is not None and img.size != (expect[1], expect[0]):
+        raise ImageFileError(f"{path}: {what} is {img.size[0]}×{img.size[1]}, the dataset's are {expect[1]}×"
+                             f"{expect[0]} (its boxes refer to that frame); a resized or foreign file?")
+
+
+def load_image(path: str | Path, size: int | None = 224, expect: tuple[int, int] | None = None) -> np.ndarray:
+    """RGB image as ``uint8`` H×W×3, resized (bicubic, the whole frame, as the lineage's test transform) to ``size``.
+
+    ``expect`` = ``(height, width)`` the file must have before resizing (the frame its boxes refer to)."""
     path = Path(path)
     if not path.is_file():
         raise ImageFileError(f"{path}: image file not found")
     try:
         with Image.open(path) as img:
+            _check_size(path, img, expect, "the image")
             img = img.convert("RGB")
             if size is not None and img.size != (size, size):
                 img = img.resize((size, size), Image.BICUBIC)
@@ -37,13 +47,20 @@ def load_image(path: str | Path, size: int | None = 224) -> np.ndarray:
         raise ImageFileError(f"{path}: cannot decode image ({err})") from err
 
 
-def load_mask(path: str | Path, size: int = 224) -> np.ndarray:
-    """Binary mask (``float32`` 0/1, ``size``×``size``) from a grey or RGBA image; nearest-neighbour resize."""
+def load_query_image(root: str | Path, query: Query, size: int | None = 224) -> np.ndarray:
+    """A query's image (:func:`load_image`), refused when it must be exactly its frame and is not."""
+    return load_image(resolve(root, query.image), size, query.image_size if query.exact_size else None)
+
+
+def load_mask(path: str | Path, size: int = 224, expect: tuple[int, int] | None = None) -> np.ndarray:
+    """Binary mask (``float32`` 0/1, ``size``×``size``) from a grey or RGBA image; nearest-neighbour resize.
+    ``expect`` as in :func:`load_image`."""
     path = Path(path)
     if not path.is_file():
         raise ImageFileError(f"{path}: mask file not found")
     try:
         with Image.open(path) as img:
+            _check_size(path, img, expect, "the mask")
             img = img.getchannel("A") if img.mode in ("RGBA", "LA") else img.convert("L")
             if img.size != (size, size):
                 img = img.resize((size, size), Image.NEAREST)
@@ -97,7 +114,7 @@ class QueryDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         query = self.queries[index]
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        image = load_image(resolve(self.root, query.image), self.image_size)
+        image = load_query_image(self.root, query, self.image_size)
         item = {
             "image": torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0),
             "wave": torch.from_numpy(np.ascontiguousarray(self.load_wave(query, rng))),
@@ -110,7 +127,8 @@ class QueryDataset(Dataset):
             size = (self.gt_size, self.gt_size)
             item["gt"] = torch.from_numpy(box_map(query.boxes, size, query.image_size, query.gt))
             has_mask = query.mask is not None
-            item["mask"] = torch.from_numpy(load_mask(resolve(self.root, query.mask), self.gt_size) if has_mask
-                                            else np.zeros(size, dtype=np.float32))
+            expect = query.image_size if query.exact_size else None
+            item["mask"] = torch.from_numpy(load_mask(resolve(self.root, query.mask), self.gt_size, expect)
+                                            if has_mask else np.zeros(size, dtype=np.float32))
             item["has_mask"] = has_mask
         return item

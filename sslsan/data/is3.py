@@ -45,13 +45,14 @@ Optional keys IS3+-mini adds (readers that do not know them ignore them):
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sslsan.data.class_files import read_class_files_json
-from sslsan.data.records import AnnotationError, Query
+from sslsan.data.records import AnnotationError, Query, check_box
 from sslsan.io import write_json
 
 FORMAT_VERSION = 1
@@ -103,6 +104,18 @@ def read_info(root: str | Path) -> DatasetInfo:
     return DatasetInfo(**known)
 
 
+def dataset_fingerprint(root: str | Path) -> str:
+    """A short hash that changes when a dataset's content does: of ``manifest.json`` (per-file sizes and sha256)
+    when the dataset has one, else of ``dataset.json`` and the annotation files (what defines its queries)."""
+    root = Path(root)
+    manifest = root / "manifest.json"
+    files = [manifest] if manifest.is_file() else [root / "dataset.json", *sorted((root / "annotations").glob("*.json"))]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def write_info(root: str | Path, info: DatasetInfo) -> None:
     write_json(Path(root) / "dataset.json", asdict(info))
 
@@ -121,14 +134,32 @@ def entry_to_query(entry: dict, source: str, index: int, image_size: int = 224) 
         raise AnnotationError(f"{source}[{index}] ({entry['query_id']}): gt_box {box!r} is not 4 numbers") from None
     extra = {key: entry[key] for key in PROVENANCE_KEYS if key in entry}
     try:
-        return Query(
+        query = Query(
             query_id=str(entry["query_id"]), image_id=str(entry["image_id"]), image=entry["image"],
             audio=entry["audio"], boxes=boxes, image_size=(image_size, image_size), gt="union",
             mask=entry.get("mask"), class_name=entry["class"], split=entry.get("split", ""),
-            part=entry.get("part"), extra=extra,
+            part=entry.get("part"), extra=extra, exact_size=True,
         )
+        check_object_boxes(query)
     except AnnotationError as err:
         raise AnnotationError(f"{source}[{index}]: {err}") from None
+    return query
+
+
+def check_object_boxes(query: Query) -> None:
+    """The boxes of every object the entry lists (the other object's box becomes ground truth too) must fit the
+    image like the query's own."""
+    objects = query.extra.get("objects", [])
+    if not isinstance(objects, list):
+        raise AnnotationError(f"query {query.query_id}: 'objects' is not a list")
+    for number, obj in enumerate(objects):
+        box = obj.get("gt_box") if isinstance(obj, dict) else None
+        try:
+            box = tuple(float(v) for v in box)
+        except (TypeError, ValueError):
+            raise AnnotationError(f"query {query.query_id}: objects[{number}].gt_box {box!r} is not 4 "
+                                  "numbers") from None
+        check_box(box, query.image_size, f"query {query.query_id}, objects[{number}]")
 
 
 def read_queries(root: str | Path, split: str, image_size: int | None = None) -> list[Query]:

@@ -32,6 +32,8 @@ class Query:
     ``gt`` says how ``boxes`` become a ground-truth map: ``"union"`` (binary union, VGG-SS/IS3) or
     ``"consensus"`` (Flickr-SoundNet: each annotator's box adds 1, the map is ``min(sum / 2, 1)``).
     ``part`` tags subsets such as ``"seen"``/``"unseen"`` recordings; ``extra`` carries format-specific fields.
+    ``exact_size``: the image file itself is ``image_size`` pixels (the IS3 format), so a file of another size is
+    refused rather than resized (its boxes would no longer match it); real datasets' frames are resized by design.
     """
 
     query_id: str
@@ -46,21 +48,26 @@ class Query:
     split: str = "test"
     part: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    exact_size: bool = False
 
     def __post_init__(self):
         if self.gt not in GT_MODES:
             raise AnnotationError(f"query {self.query_id}: gt mode {self.gt!r} is not one of {GT_MODES}")
-        height, width = self.image_size
         for box in self.boxes:
-            if len(box) != 4:
-                raise AnnotationError(f"query {self.query_id}: box {box} does not have 4 numbers")
-            x1, y1, x2, y2 = box
-            if not all(np.isfinite(box)):
-                raise AnnotationError(f"query {self.query_id}: box {box} has a non-finite coordinate")
-            if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
-                raise AnnotationError(
-                    f"query {self.query_id}: box {box} is empty or outside the {width}×{height} image"
-                )
+            check_box(box, self.image_size, f"query {self.query_id}")
+
+
+def check_box(box, image_size: tuple[int, int], where: str) -> None:
+    """Refuse a box that is not 4 finite numbers, is empty, or leaves its ``(height, width)`` frame; the message
+    starts with ``where``."""
+    height, width = image_size
+    if len(box) != 4:
+        raise AnnotationError(f"{where}: box {box} does not have 4 numbers")
+    x1, y1, x2, y2 = box
+    if not all(np.isfinite(box)):
+        raise AnnotationError(f"{where}: box {box} has a non-finite coordinate")
+    if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
+        raise AnnotationError(f"{where}: box {box} is empty or outside the {width}×{height} image")
 
 
 def box_map(boxes, size: tuple[int, int] = (224, 224), image_size: tuple[int, int] = (224, 224),

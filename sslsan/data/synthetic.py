@@ -14,6 +14,7 @@ import numpy as np
 
 from sslsan.audio import SAMPLE_RATE, save_audio
 from sslsan.data.is3 import DatasetInfo, write_info, write_split
+from sslsan.data.manifest import write_manifest
 from sslsan.io import write_json
 
 COLOURS = [(220, 40, 40), (40, 170, 60), (40, 80, 220), (230, 200, 30), (160, 60, 200), (30, 190, 200),
@@ -107,4 +108,5 @@ def write_fixture(root: str | Path, num_classes: int = 4, train: int = 24, val: 
                                  image_size=image_size, clip_seconds=seconds,
                                  splits={k: v for k, v in sizes.items()},
                                  negatives={"noise": "white", "noise_level": 1.0}))
+    write_manifest(root)
     return root

@@ -31,17 +31,18 @@ from typing import Callable
 
 import soundfile
 
-from sslsan.config import display_path, work_dir
+from sslsan.config import check_seed, display_path, work_dir
 from sslsan.data import is3
 from sslsan.data.augment import AugmentConfig
+from sslsan.data.manifest import damaged_files, write_manifest
 from sslsan.data.mini.assets import ensure_assets
 from sslsan.data.mini.attribution import AssetManifest
 from sslsan.data.mini.plan import ItemPlan, Preset, SplitPlan, class_map_of, get_preset, plan_items, plan_splits
 from sslsan.data.mini.render import WorkerContext, entry_files, render_items
 from sslsan.protocol import COMPANION_SEEDS
 from sslsan.data.records import AnnotationError
-from sslsan.errors import DataError
-from sslsan.io import atomic_write, write_json, write_text
+from sslsan.errors import DataError, UsageError
+from sslsan.io import LOCK_NAME, atomic_write, check_writable, folder_lock, write_json, write_text
 
 DATASET_NAME = "IS3+-mini"
 IDENTITY_FILE = ".is3plus_mini.json"  # written first, kept: names the build a folder holds, even half-built
@@ -72,7 +73,7 @@ def _check_out_dir(out: Path, identity: dict) -> None:
     elif (out / "dataset.json").is_file():
         info = json.loads((out / "dataset.json").read_text())
         found = info.get("extra", {}).get("identity", {"preset": info.get("preset"), "seed": info.get("seed")})
-    elif out.is_dir() and any(out.iterdir()):
+    elif out.is_dir() and any(path.name != LOCK_NAME for path in out.iterdir()):
         raise DatasetMismatchError(f"{out}: the folder is not empty and holds no IS3+-mini build; choose an empty "
                                    "or new folder")
     else:
@@ -144,10 +145,26 @@ def build_dataset(preset: str | Preset = "default", out: str | Path | None = Non
     """
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     preset = get_preset(preset)
+    check_seed(seed, "dataset seed")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise UsageError(f"workers={workers!r}: at least 1 process (None = all cores)")
     out = Path(out) if out is not None else default_out(preset.name, seed)
+    check_writable(out, "dataset folder")  # before the assets, whose first fetch takes minutes
+    with folder_lock(out, "sslsan data build"):
+        return _build(preset, out, seed, workers, progress, log)
+
+
+def _build(preset: Preset, out: Path, seed: int, workers: int | None, progress: bool,
+           log: Callable[[str], None]) -> Path:
     if is_complete(out, preset, seed):  # a finished build is self-contained: no need to look at the assets
         log(f"IS3+-mini: {display_path(out)} is already complete")
         return out
+    damaged = damaged_files(out) or {}
+    if damaged:  # items are drawn from their own seeds: removed files are redrawn identically
+        log(f"IS3+-mini: redrawing {len(damaged)} damaged file(s) of {display_path(out)}: "
+            f"{', '.join(list(damaged)[:5])}")
+        for name in damaged:
+            (out / name).unlink(missing_ok=True)
     manifest = ensure_assets(log=log, class_map=class_map_of(preset).name)
     identity = _build_identity(preset, seed, manifest.digest)
     _check_out_dir(out, identity)
@@ -176,6 +193,7 @@ def build_dataset(preset: str | Preset = "default", out: str | Path | None = Non
                 handle.write(json.dumps({"split": split, "index": index, "entries": entries}) + "\n")
                 handle.flush()
     _write_outputs(out, manifest, plan, items, records, preset, seed, identity)
+    write_manifest(out)  # last: a build is complete when its manifest is there and every file matches it
     shutil.rmtree(out / ".build")
     log(f"IS3+-mini: {display_path(out)} ready ({time.perf_counter() - started:.0f} s)")
     return out
@@ -241,9 +259,12 @@ def default_out(preset: str, seed: int, smoke: bool = False) -> Path:
 
 
 def is_complete(out: str | Path, preset: str | Preset, seed: int) -> bool:
-    """Whether ``out`` holds a finished build of ``preset``/``seed`` with every referenced file present."""
+    """Whether ``out`` holds a finished build of ``preset``/``seed`` whose files all match its manifest (sizes and
+    sha256), and every referenced file is present."""
     out, preset = Path(out), get_preset(preset)
     if not (out / "dataset.json").is_file() or (out / ".build").exists():
+        return False
+    if damaged_files(out):  # (None: a build from before the manifest, checked by file existence below)
         return False
     info = is3.read_info(out)
     if info.preset != preset.name or info.seed != seed or \
