@@ -94,3 +94,63 @@ def test_spread_components_on_a_constructed_grid():
     table = spread_table({"A": grid, "B": {(0, 0): 1.0, (0, 1): float("nan")}})
     assert list(table.index) == ["A", "B"]
     assert table.loc["A", "std across trunks"] == pytest.approx(2 * math.sqrt(2)) and table.loc["B", "runs"] == 1
+
+
+# ------------------------------------------------------------------ the pretraining-seed grid (experiments)
+
+from sslsan import experiments  # noqa: E402
+
+TRUNKS = {"image": "/x/image_trunk.pt", "audio": "/x/audio_trunk.pt"}
+
+
+def test_run_name_unchanged_for_pretrain_seed_zero():
+    config = experiments.config_for(experiments.plan(False), TRUNKS, experiments.SSL_SAN, 1)
+    # the name the first book runs were stored under (computed before pretraining seeds existed)
+    assert experiments.run_name(config) == "san-silence+noise-extra-negatives-r0.25-white1-s1-68a0d824"
+    assert experiments.run_name(config, 0) == experiments.run_name(config)
+    assert experiments.run_name(config, 2) == experiments.run_name(config) + "-p2"
+
+
+def test_pretrained_folders_and_seeds(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSLSAN_HOME", str(tmp_path))
+    p = experiments.plan(False)
+    assert p.pretrain_seeds == (0, 1) and experiments.plan(True).pretrain_seeds == (0,)
+    assert experiments.pretrained_dir(p, 0).name == "pretrained"
+    assert experiments.pretrained_dir(p, 1).name == "pretrained-p1"
+    assert experiments.pretrain_configs(p, 0) == (p.image_pretrain, p.audio_pretrain)
+    image, audio = experiments.pretrain_configs(p, 1)
+    assert image.seed == p.image_pretrain.seed + 1 and audio.seed == p.audio_pretrain.seed + 1
+
+
+def _report(value):
+    return {"rows": {"model": {"negative": {"silence": {"pia": value}}}}}
+
+
+def test_grid_runs_keys_without_training(tmp_path, monkeypatch):
+    p = experiments.replace(experiments.plan(True), pretrain_seeds=(0, 1), seeds=(0, 1))
+    monkeypatch.setattr(experiments, "ensure_all_pretrained",
+                        lambda p, data, progress=True: {k: {"image": f"i{k}", "audio": f"a{k}"}
+                                                        for k in p.pretrain_seeds})
+    made = []
+    monkeypatch.setattr(experiments, "ensure_run", lambda p, config, data, progress=True, pretrain_seed=0:
+                        made.append((config.image_init, config.seed, pretrain_seed)) or tmp_path / str(len(made)))
+    runs = experiments.ensure_grid_runs(p, tmp_path, {"EZ-VSL": None, "SSL-SaN": experiments.SSL_SAN})
+    assert list(runs) == ["EZ-VSL", "SSL-SaN"]
+    assert list(runs["EZ-VSL"]) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert made[:4] == [("i0", 0, 0), ("i0", 1, 0), ("i1", 0, 1), ("i1", 1, 1)]
+
+
+def test_grid_values_compare_and_best_setting():
+    reports = {"A": {(0, 0): _report(0.50), (0, 1): _report(0.52), (1, 0): _report(0.40), (1, 1): _report(0.41)},
+               "B": {(0, 0): _report(0.30), (0, 1): _report(0.31), (1, 0): _report(0.21), (1, 1): _report(0.20)},
+               "C": {(0, 0): _report(0.60), (0, 1): _report(0.30), (1, 0): _report(0.50), (1, 1): _report(0.20)}}
+    values = experiments.grid_values(reports, "pIA silence")
+    assert values["A"] == {(0, 0): 0.50, (0, 1): 0.52, (1, 0): 0.40, (1, 1): 0.41}
+    c = experiments.compare_grid(reports, "A", "B", "pIA silence")
+    assert c.n == 4 and c.mean == pytest.approx(0.2025) and c.verdict == BETTER
+    best, tied = experiments.best_setting(reports, "pIA silence")
+    assert best == "A" and tied == ["C"]  # C's paired differences from A swing both ways; B is clearly worse
+    assert experiments.best_setting(reports, "pIA silence", higher_is_better=False)[0] == "B"
+    one = experiments.as_grid({"A": [_report(0.5)], "B": [_report(0.3)]}, experiments.plan(True))
+    assert list(one["A"]) == [(0, 0)]
+    assert experiments.compare_grid(one, "A", "B", "pIA silence").basis == ONE_RUN
