@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sslsan.config import describe_device, display_path, pick_device, work_dir
+from sslsan.config import (amp_option, describe_device, display_path, pick_device, precision_key, precision_name,
+                           requested_precision, work_dir)
 from sslsan.data.is3 import read_info
 from sslsan.data.mini.build import ensure_dataset
 from sslsan.evaluate import EvalConfig, code_version, evaluate, read_report, report_key, write_report
@@ -124,10 +125,11 @@ def ensure_data(p: Plan, progress: bool = True) -> Path:
     return Path(ensure_dataset(p.data_preset, seed=p.data_seed, smoke=p.smoke, progress=progress))
 
 
-def pretrained_dir(p: Plan, pretrain_seed: int = 0) -> Path:
-    """The folder of the trunks of pretraining seed ``k``: ``pretrained`` for 0 (the folder of the first book runs,
-    so their caches stay valid), ``pretrained-p<k>`` otherwise."""
-    return p.root / ("pretrained" if pretrain_seed == 0 else f"pretrained-p{pretrain_seed}")
+def pretrained_dir(p: Plan, pretrain_seed: int = 0, precision: str = "bfloat16") -> Path:
+    """The folder of the trunks of pretraining seed ``k`` in ``precision``: ``pretrained`` for seed 0 in bfloat16
+    (the folder of the first book runs, so their caches stay valid), else ``pretrained[-p<k>][-fp32]``."""
+    seed = "" if pretrain_seed == 0 else f"-p{pretrain_seed}"
+    return p.root / f"pretrained{seed}{precision_key(precision)}"
 
 
 def pretrain_configs(p: Plan, pretrain_seed: int = 0) -> tuple[PretrainConfig, PretrainConfig]:
@@ -139,7 +141,10 @@ def pretrain_configs(p: Plan, pretrain_seed: int = 0) -> tuple[PretrainConfig, P
 def ensure_pretrained(p: Plan, data: Path, progress: bool = True, pretrain_seed: int = 0) -> dict[str, Path]:
     """The image and audio trunks of pretraining seed ``pretrain_seed`` (trained once, then reused by every run)."""
     image, audio = pretrain_configs(p, pretrain_seed)
-    return run_pretraining(data, pretrained_dir(p, pretrain_seed), ("image", "audio"), image, audio,
+    if requested_precision(image.amp) != requested_precision(audio.amp):
+        raise ValueError("ensure_pretrained: the image and audio trunks of one folder need the same precision")
+    precision = precision_name(pick_device("auto"), image.amp)  # the device run_pretraining picks
+    return run_pretraining(data, pretrained_dir(p, pretrain_seed, precision), ("image", "audio"), image, audio,
                            progress=progress)
 
 
@@ -176,22 +181,26 @@ def without_later_defaults(fields: dict) -> dict:
     return fields
 
 
-def run_name(config: TrainConfig, pretrain_seed: int = 0) -> str:
+def run_name(config: TrainConfig, pretrain_seed: int = 0, precision: str = "bfloat16") -> str:
     """``<method>-s<seed>-<hash>``: readable, and unique per configuration (so an ablation setting that equals a
     main run — e.g. "both" = SSL-SaN — reuses that run instead of training it again). Runs on the trunks of
     pretraining seed k ≠ 0 end in ``-p<k>`` (their trunk paths already change the hash; the suffix is for readers),
-    so the names of the first book runs (seed 0) are unchanged."""
+    so the names of the first book runs (seed 0) are unchanged. Runs computed in float32 end in ``-fp32``
+    (:func:`sslsan.config.precision_key`): a float32 and a bfloat16 run of one recipe never share a folder."""
     fields = without_later_defaults(config.to_dict())
+    # spellings of one request hash alike (True = "auto", the old default's value; False = "float32")
+    fields["amp"] = amp_option(requested_precision(config.amp))
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:8]
     label = method_label(config.san)
     if config.method != "ezvsl":
         label = f"{config.method}-{label.removeprefix('ezvsl')}".rstrip("-")
-    return f"{label}-s{config.seed}-{digest}" + (f"-p{pretrain_seed}" if pretrain_seed else "")
+    return (f"{label}-s{config.seed}-{digest}" + (f"-p{pretrain_seed}" if pretrain_seed else "")
+            + precision_key(precision))
 
 
 def ensure_run(p: Plan, config: TrainConfig, data: Path, progress: bool = True, pretrain_seed: int = 0) -> Path:
     """Train (or resume, or just find) the run of ``config``; returns its folder."""
-    out = p.root / "runs" / run_name(config, pretrain_seed)
+    out = p.root / "runs" / run_name(config, pretrain_seed, precision_name(pick_device("auto"), config.amp))
     if not (out / "done.json").is_file():
         started = time.perf_counter()
         train(config, data, out, resume=(out / "last.pt").is_file(), cache_dir=p.root / "cache", progress=progress)

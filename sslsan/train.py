@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 import sslsan
 from sslsan.audio import load_audio
-from sslsan.config import Stream, describe_device, pick_device, quiet, stream_generator
+from sslsan.config import Stream, describe_device, pick_device, precision_name, quiet, stream_generator
 from sslsan.data.augment import AudioAugment
 from sslsan.data.is3 import read_class_files, read_info, read_queries
 from sslsan.data.mini.classmap import offscreen_classes
@@ -317,7 +317,8 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
     torch.manual_seed(config.seed)
     model = build_model(config).to(dev)
     if rank == 0:
-        write_json(files.config, {"train": config.to_dict(), "data": str(data), "dataset": info.name,
+        write_json(files.config, {"train": config.to_dict(), "precision": precision_name(dev, config.amp),
+                                  "data": str(data), "dataset": info.name,
                                   "classes": info.classes, "sslsan": sslsan.__version__})
     features = None
     if config.frozen_trunk:
@@ -375,7 +376,8 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
         total, steps = sum(h["seconds"] for h in history), loop.steps_per_epoch * config.epochs
         write_json(files.done, {"epochs": config.epochs, "steps": steps, "train_seconds": round(total, 1),
                                 "s_per_step": round(total / max(1, steps), 4),
-                                "device": describe_device(dev, config.amp), "world_size": world})
+                                "device": describe_device(dev, config.amp),
+                                "precision": precision_name(dev, config.amp), "world_size": world})
     return model
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from sslsan.config import PRECISIONS, amp_option
 from sslsan.errors import MissingFileError, UsageError
 from sslsan.methods import METHODS, SAN_MODES, SaNConfig, get_method
 from sslsan.negatives import NOISE_TYPES, NoiseConfig
@@ -88,6 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trunk-lr", help="image trunk learning rate, or 'frozen'")
     parser.add_argument("--workers", type=int, help="data-loading processes")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--precision", choices=("auto", *PRECISIONS),
+                        help="auto (the preset's default) = bfloat16 where the hardware has it natively, else float32")
     parser.add_argument("--resume", action="store_true", help="continue a killed run from its last epoch")
 
 
@@ -97,6 +100,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     for name in ("epochs", "batch_size", "lr", "image_init", "audio_init", "workers"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
+    if args.precision is not None:
+        overrides["amp"] = amp_option(args.precision)
     if args.trunk_lr is not None:
         overrides["trunk_lr"] = 0.0 if args.trunk_lr == "frozen" else float(args.trunk_lr)
     return preset(args.preset, **overrides)
