@@ -116,3 +116,21 @@ def test_training_losses_agree_and_precision_is_recorded(synthetic_data, tmp_pat
     assert len(full) == len(half) == 3
     assert abs(half[0] - full[0]) / full[0] < FIRST_LOSS_TOLERANCE
     assert abs(half.mean() - full.mean()) / full.mean() < MEAN_LOSS_TOLERANCE
+
+
+def test_cli_precision_option(tmp_path):
+    from sslsan.cli import build_parser
+    from sslsan.cli.train import config_from_args
+
+    parser = build_parser()
+    base = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")]
+    assert config_from_args(parser.parse_args(base)).amp is True  # the preset's default
+    assert config_from_args(parser.parse_args(base + ["--precision", "float32"])).amp is False
+    assert config_from_args(parser.parse_args(base + ["--precision", "bfloat16"])).amp == "bfloat16"
+    assert config_from_args(parser.parse_args(base + ["--precision", "auto"])) == config_from_args(
+        parser.parse_args(base))
+    with pytest.raises(SystemExit):
+        parser.parse_args(base + ["--precision", "fp16"])
+    pretrain = parser.parse_args(["pretrain", "--data", str(tmp_path), "--out", str(tmp_path), "--precision",
+                                  "float32"])
+    assert pretrain.precision == "float32"
