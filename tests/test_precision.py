@@ -134,3 +134,17 @@ def test_cli_precision_option(tmp_path):
     pretrain = parser.parse_args(["pretrain", "--data", str(tmp_path), "--out", str(tmp_path), "--precision",
                                   "float32"])
     assert pretrain.precision == "float32"
+
+
+def test_feature_caches_are_keyed_by_precision(synthetic_data, tmp_path):
+    from sslsan.data.is3 import read_queries
+    from sslsan.features import image_trunk_features, precision_part
+
+    assert precision_part("cpu", "bfloat16") == () and precision_part("cpu", "float32") == ("float32",)
+    torch.manual_seed(0)
+    model = build_model(preset("mini-cpu", dim=32, image_init="scratch"))
+    queries = read_queries(synthetic_data, "train")[:4]
+    cache = tmp_path / "cache"
+    for amp in ("float32", "bfloat16", "float32"):
+        image_trunk_features(model, synthetic_data, queries, 112, torch.device("cpu"), cache, amp=amp, progress=False)
+    assert len(list(cache.iterdir())) == 2  # one cache per precision; the second float32 call found its own
