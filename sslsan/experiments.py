@@ -30,7 +30,7 @@ from sslsan.pretrain import AUDIO_PRETRAIN, IMAGE_PRETRAIN, PretrainConfig, run_
 from sslsan.reference_rows import REFERENCE_ROWS
 from sslsan.runs import TrainConfig, load_run, preset
 from sslsan.train import train
-from sslsan.verdicts import RULE, Comparison, Rule, compare
+from sslsan.verdicts import RULE, WORSE, Comparison, Rule, compare
 
 
 @dataclass(frozen=True)
@@ -314,7 +314,7 @@ def best_setting(reports: dict[str, dict[GridKey, object]], column: str, part: s
     sign = 1 if higher_is_better else -1
     best = max(means, key=lambda label: sign * means[label])
     tied = [label for label in means if label != best and compare(
-        values[label], values[best], rule=rule, higher_is_better=higher_is_better).verdict != "worse"]
+        values[label], values[best], rule=rule, higher_is_better=higher_is_better).verdict != WORSE]
     return best, tied
 
 

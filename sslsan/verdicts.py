@@ -141,7 +141,9 @@ def verdict_sentence(c: Comparison, digits: int = 3) -> str:
     (paired 95% t-interval over 6 pairs)."``"""
     relation = "shows no clear difference from" if c.verdict == UNCLEAR else f"is {c.verdict} than"
     on = f" on {c.metric}" if c.metric else ""
-    return f"{c.a} {relation} {c.b}{on}: {interval_text(c, digits)} ({c.basis})."
+    has_interval = math.isfinite(c.low) and math.isfinite(c.high)
+    numbers = interval_text(c, digits) if has_interval or not math.isfinite(c.mean) else f"{c.mean:+.{digits}f}"
+    return f"{c.a} {relation} {c.b}{on}: {numbers} ({c.basis})."
 
 
 def claim_verdict(comparisons: Sequence[Comparison], expected: str = BETTER) -> str:

@@ -56,7 +56,7 @@ def test_one_run_does_not_raise():
     assert math.isnan(c.low) and math.isnan(c.high)
     assert c.verdict == UNCLEAR and c.basis == ONE_RUN
     assert interval_text(c) == "+0.100 (one run)"
-    assert verdict_sentence(c) == ("SSL-SaN shows no clear difference from EZ-VSL on pIA silence: +0.100 (one run) "
+    assert verdict_sentence(c) == ("SSL-SaN shows no clear difference from EZ-VSL on pIA silence: +0.100 "
                                    "(one run (no interval)).")
 
 
