@@ -35,8 +35,9 @@ class TrainConfig:
     only the last block; ``head`` = only the projection). The frozen stages' outputs are cached for
     ``audio_views`` augmented views of every pair (each epoch picks one view per pair), and SaN noise then comes
     from a bank of ``noise_bank`` pre-encoded clips. Methods that compare image views (SSL-TIE, SSL-Align) with a
-    frozen trunk use ``image_views`` cached augmented views of every image. ``amp`` is the precision: ``True``/``"auto"`` =
-    bfloat16 where it is fast (see :func:`sslsan.config.bf16_is_fast`), ``False``/``"float32"``, ``"bfloat16"``.
+    frozen trunk use ``image_views`` cached augmented views of every image. ``amp`` is the precision:
+    ``True``/``"auto"`` = bfloat16 where it is fast (see :func:`sslsan.config.bf16_is_fast`), ``False``/``"float32"``,
+    ``"bfloat16"``.
     """
 
     preset: str = "custom"

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from sslsan.verdicts import (BETTER, ONE_RUN, UNCLEAR, WORSE, Comparison, Rule, claim_verdict, compare,
+from sslsan.verdicts import (BETTER, ONE_RUN, RULE, UNCLEAR, WORSE, Comparison, Rule, claim_verdict, compare,
                              interval_text, spread, spread_table, verdict_sentence)
 
 # t quantiles from a table (two-sided 95 %): t_{0.975, 2} = 4.302653, t_{0.975, 3} = 3.182446
@@ -72,7 +72,8 @@ def test_nan_everywhere():
 
 def test_sentence_and_claim():
     c = compare([2.0, 2.1, 1.9, 2.0], [1.0, 1.0, 1.0, 1.0], a="A", b="B", metric="m")
-    assert verdict_sentence(c) == "A is better than B on m: +1.000 [+0.870, +1.130] (paired 95% t-interval over 4 pairs)."
+    assert verdict_sentence(c) == ("A is better than B on m: +1.000 [+0.870, +1.130] "
+                                   "(paired 95% t-interval over 4 pairs).")
     unclear = Comparison("A", "B", "m", 0.1, -0.1, 0.3, 3, UNCLEAR, "")
     worse = Comparison("A", "B", "m", -1, -2, -0.5, 3, WORSE, "")
     assert claim_verdict([c, c]) == "supported"
@@ -154,3 +155,8 @@ def test_grid_values_compare_and_best_setting():
     one = experiments.as_grid({"A": [_report(0.5)], "B": [_report(0.3)]}, experiments.plan(True))
     assert list(one["A"]) == [(0, 0)]
     assert experiments.compare_grid(one, "A", "B", "pIA silence").basis == ONE_RUN
+
+
+def test_rule_in_words():
+    assert "95% t-interval" in RULE.describe() and "excludes zero" in RULE.describe()
+    assert "beyond ±0.02" in Rule(min_effect=0.02).describe()
