@@ -111,7 +111,49 @@ def bf16_is_fast(device) -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def describe_device(device, amp: bool = True) -> str:
+#: The precisions a run or a trunk can be computed in (``amp`` / ``--precision`` also accept ``auto``).
+PRECISIONS = ("float32", "bfloat16")
+
+
+def requested_precision(amp: bool | str = True) -> str:
+    """The precision an ``amp`` option asks for: ``"auto"`` (``True``, the default: bfloat16 where it is fast,
+    :func:`bf16_is_fast`), ``"float32"`` (``False``) or ``"bfloat16"`` (always; emulated, slowly, where the
+    hardware has no native bf16)."""
+    if amp is True or amp == "auto":
+        return "auto"
+    if amp is False:
+        return "float32"
+    if amp in PRECISIONS:
+        return amp
+    raise UsageError(f"precision (amp / --precision) {amp!r}: expected auto, {' or '.join(PRECISIONS)} "
+                     "(or True = auto, False = float32)")
+
+
+def amp_option(precision: str) -> bool | str:
+    """The ``amp`` value of a ``--precision`` choice, in its canonical spelling (``auto`` → ``True``, ``float32`` →
+    ``False``, ``bfloat16`` → ``"bfloat16"``), so a run asked for with the flag equals the same run asked for in
+    code, and keeps its folder name."""
+    return {"auto": True, "float32": False}.get(requested_precision(precision), precision)
+
+
+def precision_name(device, requested: bool | str = True) -> str:
+    """The precision actually used on ``device`` for the ``requested`` option: one of :data:`PRECISIONS`."""
+    requested = requested_precision(requested)
+    if requested == "auto":
+        return "bfloat16" if bf16_is_fast(device) else "float32"
+    return requested
+
+
+def precision_key(precision: str) -> str:
+    """The suffix a precision adds to the name of a run or trunk folder, so float32 and bfloat16 results never
+    share one: ``""`` for bfloat16 (what the book's first runs used, on AMX CPUs: their folders keep their names),
+    ``"-fp32"`` for float32."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    return "" if precision == "bfloat16" else "-fp32"
+
+
+def describe_device(device, amp: bool | str = True) -> str:
     """What the numbers were computed on, for protocol blocks: ``"cpu (Intel Xeon …, 2 threads), bfloat16
     autocast"``. The precision matters: CPUs with native bf16 (AMX, AVX512-BF16) train and evaluate in bfloat16,
     others in float32, so the same seed gives slightly different numbers on the two kinds of machine."""
@@ -130,14 +172,15 @@ def describe_device(device, amp: bool = True) -> str:
         name = f"{name}, {torch.get_num_threads()} threads"
     else:
         name = device.type
-    precision = "bfloat16 autocast" if amp and bf16_is_fast(device) else "float32"
+    precision = "bfloat16 autocast" if precision_name(device, amp) == "bfloat16" else "float32"
     return f"{device} ({name}), {precision}"
 
 
-def autocast(device, requested: bool = True):
-    """bfloat16 autocast on ``device`` when ``requested`` and fast there (:func:`bf16_is_fast`), else a no-op."""
+def autocast(device, requested: bool | str = True):
+    """bfloat16 autocast on ``device`` when :func:`precision_name` of ``requested`` is bfloat16, else a no-op."""
     device = torch.device(device)
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=requested and bf16_is_fast(device))
+    return torch.autocast(device.type, dtype=torch.bfloat16,
+                          enabled=precision_name(device, requested) == "bfloat16")
 
 
 DEVICE_NAMES = "auto, cpu, cuda or cuda:N"

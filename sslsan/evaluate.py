@@ -346,7 +346,9 @@ def evaluate(model: AVModel, data: Path, config: EvalConfig = EvalConfig(), *, d
                                   f"{config.threshold_quantile} of negative-audio map maxima "
                                   f"({config.threshold_combine})"},
         "success_thresholds": "cIoU@0.5; AUC over t = 0, 0.05, …, 1",
-        "device": describe_device(dev), "code": code_version(), "model": model.config.__dict__,
+        # the model is evaluated in float32 (embed's default) whatever it was trained in
+        "device": describe_device(dev, False), "precision": "float32", "code": code_version(),
+        "model": model.config.__dict__,
     }
     return {"protocol": protocol, "rows": report_rows}, arrays
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sslsan.config import describe_device, display_path, pick_device, work_dir
+from sslsan.config import (amp_option, describe_device, display_path, pick_device, precision_key, precision_name,
+                           requested_precision, work_dir)
 from sslsan.data.is3 import read_info
 from sslsan.data.mini.build import ensure_dataset
 from sslsan.evaluate import EvalConfig, code_version, evaluate, read_report, report_key, write_report
@@ -29,6 +30,7 @@ from sslsan.pretrain import AUDIO_PRETRAIN, IMAGE_PRETRAIN, PretrainConfig, run_
 from sslsan.reference_rows import REFERENCE_ROWS
 from sslsan.runs import TrainConfig, load_run, preset
 from sslsan.train import train
+from sslsan.verdicts import RULE, WORSE, Comparison, Rule, compare
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class Plan:
     evaluation: EvalConfig
     ablation_evaluation: EvalConfig
     scratch: TrainConfig = field(default_factory=TrainConfig)
+    #: seeds of the pretraining stage: each gives its own pair of trunks, and every audio-visual seed runs on each,
+    #: so error bars include the trunk's variance (the larger source, and the one a change of machine moves)
+    pretrain_seeds: tuple[int, ...] = (0, 1)
 
     @property
     def root(self) -> Path:
@@ -67,7 +72,7 @@ def plan(smoke: bool = False) -> Plan:
         image_pretrain=replace(IMAGE_PRETRAIN, steps=4, batch_size=8),
         audio_pretrain=replace(AUDIO_PRETRAIN, steps=4, batch_size=8),
         base=replace(base, epochs=1, batch_size=8, audio_views=2, noise_bank=8),
-        scratch=replace(scratch, epochs=1, batch_size=8), seeds=(0,),
+        scratch=replace(scratch, epochs=1, batch_size=8), seeds=(0,), pretrain_seeds=(0,),
         evaluation=EvalConfig(seeds=(1234,)), ablation_evaluation=EvalConfig(seeds=()),
     )
 
@@ -120,10 +125,32 @@ def ensure_data(p: Plan, progress: bool = True) -> Path:
     return Path(ensure_dataset(p.data_preset, seed=p.data_seed, smoke=p.smoke, progress=progress))
 
 
-def ensure_pretrained(p: Plan, data: Path, progress: bool = True) -> dict[str, Path]:
-    """The image and audio trunks of the pretraining stage (trained once, then reused by every run)."""
-    return run_pretraining(data, p.root / "pretrained", ("image", "audio"), p.image_pretrain, p.audio_pretrain,
+def pretrained_dir(p: Plan, pretrain_seed: int = 0, precision: str = "bfloat16") -> Path:
+    """The folder of the trunks of pretraining seed ``k`` in ``precision``: ``pretrained`` for seed 0 in bfloat16
+    (the folder of the first book runs, so their caches stay valid), else ``pretrained[-p<k>][-fp32]``."""
+    seed = "" if pretrain_seed == 0 else f"-p{pretrain_seed}"
+    return p.root / f"pretrained{seed}{precision_key(precision)}"
+
+
+def pretrain_configs(p: Plan, pretrain_seed: int = 0) -> tuple[PretrainConfig, PretrainConfig]:
+    """The image and audio pretraining configs of seed ``k``: the plan's, with ``seed + k`` (k = 0: unchanged)."""
+    return (replace(p.image_pretrain, seed=p.image_pretrain.seed + pretrain_seed),
+            replace(p.audio_pretrain, seed=p.audio_pretrain.seed + pretrain_seed))
+
+
+def ensure_pretrained(p: Plan, data: Path, progress: bool = True, pretrain_seed: int = 0) -> dict[str, Path]:
+    """The image and audio trunks of pretraining seed ``pretrain_seed`` (trained once, then reused by every run)."""
+    image, audio = pretrain_configs(p, pretrain_seed)
+    if requested_precision(image.amp) != requested_precision(audio.amp):
+        raise ValueError("ensure_pretrained: the image and audio trunks of one folder need the same precision")
+    precision = precision_name(pick_device("auto"), image.amp)  # the device run_pretraining picks
+    return run_pretraining(data, pretrained_dir(p, pretrain_seed, precision), ("image", "audio"), image, audio,
                            progress=progress)
+
+
+def ensure_all_pretrained(p: Plan, data: Path, progress: bool = True) -> dict[int, dict[str, Path]]:
+    """``{pretrain seed: {"image": path, "audio": path}}`` for every pretraining seed of the plan."""
+    return {k: ensure_pretrained(p, data, progress, k) for k in p.pretrain_seeds}
 
 
 def config_for(p: Plan, pretrained: dict[str, Path], san: SaNConfig | None, seed: int, method: str = "ezvsl"
@@ -154,20 +181,26 @@ def without_later_defaults(fields: dict) -> dict:
     return fields
 
 
-def run_name(config: TrainConfig) -> str:
+def run_name(config: TrainConfig, pretrain_seed: int = 0, precision: str = "bfloat16") -> str:
     """``<method>-s<seed>-<hash>``: readable, and unique per configuration (so an ablation setting that equals a
-    main run — e.g. "both" = SSL-SaN — reuses that run instead of training it again)."""
+    main run — e.g. "both" = SSL-SaN — reuses that run instead of training it again). Runs on the trunks of
+    pretraining seed k ≠ 0 end in ``-p<k>`` (their trunk paths already change the hash; the suffix is for readers),
+    so the names of the first book runs (seed 0) are unchanged. Runs computed in float32 end in ``-fp32``
+    (:func:`sslsan.config.precision_key`): a float32 and a bfloat16 run of one recipe never share a folder."""
     fields = without_later_defaults(config.to_dict())
+    # spellings of one request hash alike (True = "auto", the old default's value; False = "float32")
+    fields["amp"] = amp_option(requested_precision(config.amp))
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:8]
     label = method_label(config.san)
     if config.method != "ezvsl":
         label = f"{config.method}-{label.removeprefix('ezvsl')}".rstrip("-")
-    return f"{label}-s{config.seed}-{digest}"
+    return (f"{label}-s{config.seed}-{digest}" + (f"-p{pretrain_seed}" if pretrain_seed else "")
+            + precision_key(precision))
 
 
-def ensure_run(p: Plan, config: TrainConfig, data: Path, progress: bool = True) -> Path:
+def ensure_run(p: Plan, config: TrainConfig, data: Path, progress: bool = True, pretrain_seed: int = 0) -> Path:
     """Train (or resume, or just find) the run of ``config``; returns its folder."""
-    out = p.root / "runs" / run_name(config)
+    out = p.root / "runs" / run_name(config, pretrain_seed, precision_name(pick_device("auto"), config.amp))
     if not (out / "done.json").is_file():
         started = time.perf_counter()
         train(config, data, out, resume=(out / "last.pt").is_file(), cache_dir=p.root / "cache", progress=progress)
@@ -215,6 +248,74 @@ def references_of(reports: dict[str, list[tuple[dict, dict]]]) -> dict[str, dict
     """The reference rows (centre prior, ground-truth ceiling, untrained model, objectness) found in ``reports``."""
     return {name: report["rows"][name] for per_seed in reports.values() for report, _ in per_seed
             for name in REFERENCE_ROWS if name in report["rows"]}
+
+
+# ------------------------------------------------------------------- the grid: pretrain seed × av seed
+
+#: A grid key: ``(pretrain seed, audio-visual seed)``, the unit the verdicts pair over.
+GridKey = tuple[int, int]
+
+
+def ensure_grid_runs(p: Plan, data: Path, settings: dict[str, Setting | SaNConfig | None], progress: bool = True
+                     ) -> dict[str, dict[GridKey, Path]]:
+    """Every setting × pretraining seed × audio-visual seed of the plan, load-or-compute like :func:`ensure_runs`:
+    ``{setting: {(pretrain seed, av seed): run folder}}``."""
+    trunks = ensure_all_pretrained(p, data, progress)
+    settings = {label: s if isinstance(s, Setting) else Setting(san=s) for label, s in settings.items()}
+    return {label: {(k, seed): ensure_run(p, config_for(p, trunks[k], s.san, seed, s.method), data, progress, k)
+                    for k in p.pretrain_seeds for seed in p.seeds} for label, s in settings.items()}
+
+
+def ensure_grid_reports(p: Plan, runs: dict[str, dict[GridKey, Path]], data: Path, config: EvalConfig,
+                        references: tuple[str, ...] = (), progress: bool = True
+                        ) -> dict[str, dict[GridKey, tuple[dict, dict]]]:
+    """Reports of every run of a grid (``{setting: {key: (report, arrays)}}``); the reference rows come with the
+    first run only, as in :func:`ensure_reports`."""
+    out, first = {}, True
+    for label, folders in runs.items():
+        out[label] = {}
+        for key, folder in folders.items():
+            out[label][key] = ensure_report(p, folder, data, config, references if first else (), progress)
+            first = False
+    return out
+
+
+def as_grid(reports: dict[str, list], p: Plan) -> dict[str, dict[GridKey, object]]:
+    """Reports of :func:`ensure_reports` (one trunk, a list per audio-visual seed of ``p``) keyed like a grid:
+    ``{setting: {(0, av seed): report}}``, so the zoo tables use the same verdicts."""
+    return {label: {(0, seed): item for seed, item in zip(p.seeds, per_seed, strict=True)}
+            for label, per_seed in reports.items()}
+
+
+def grid_values(reports: dict[str, dict[GridKey, object]], column: str, part: str = "all", row: str = "model"
+                ) -> dict[str, dict[GridKey, float]]:
+    """One table column (:data:`HEADLINE`) of every run: ``{setting: {(pretrain seed, av seed): value}}``."""
+    return {label: {key: metric(_report(item)["rows"][row], HEADLINE[column], part) for key, item in runs.items()}
+            for label, runs in reports.items()}
+
+
+def compare_grid(reports: dict[str, dict[GridKey, object]], a: str, b: str, column: str, part: str = "all",
+                 rule: Rule = RULE, higher_is_better: bool = True) -> Comparison:
+    """Setting ``a`` against ``b`` on one column, paired over their shared (pretrain seed, av seed) runs
+    (:func:`sslsan.verdicts.compare`)."""
+    values = grid_values({a: reports[a], b: reports[b]}, column, part)
+    return compare(values[a], values[b], a=a, b=b, metric=column, rule=rule, higher_is_better=higher_is_better)
+
+
+def best_setting(reports: dict[str, dict[GridKey, object]], column: str, part: str = "all", rule: Rule = RULE,
+                 higher_is_better: bool = True) -> tuple[str, list[str]]:
+    """The setting with the best mean on ``column`` and the others the rule cannot call worse than it (ties for
+    first place: a table marks them all, not just the top mean). Settings without a finite value are skipped."""
+    values = grid_values(reports, column, part)
+    means = {label: float(pd.Series(v, dtype=float).mean()) for label, v in values.items()}
+    means = {label: m for label, m in means.items() if m == m}
+    if not means:
+        raise ValueError(f"best_setting: no setting has a value for {column!r}")
+    sign = 1 if higher_is_better else -1
+    best = max(means, key=lambda label: sign * means[label])
+    tied = [label for label in means if label != best and compare(
+        values[label], values[best], rule=rule, higher_is_better=higher_is_better).verdict != WORSE]
+    return best, tied
 
 
 def describe(p: Plan, data: Path | None = None, device: str = "auto") -> str:

@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sslsan.audio import fit_length, load_audio
-from sslsan.config import autocast, quiet
+from sslsan.config import autocast, precision_name, quiet
 from sslsan.data.augment import AudioAugment
 from sslsan.data.dataset import load_query_image
 from sslsan.data.image_views import ViewConfig, make_views
@@ -28,6 +28,13 @@ from sslsan.protocol import QueryTable
 
 #: augmented views of the training audio do not depend on a run's seed, so all runs share one cache
 VIEW_SEED = 0
+
+
+def precision_part(device, amp: bool | str) -> tuple:
+    """What the precision adds to a feature cache's key: nothing for bfloat16 (the caches made before it was keyed,
+    on AMX CPUs, stay valid), ``("float32",)`` otherwise, so float32 and bfloat16 features are never mixed."""
+    precision = precision_name(device, amp)
+    return () if precision == "bfloat16" else (precision,)
 
 
 def digest(module: torch.nn.Module, *extra) -> str:
@@ -126,7 +133,8 @@ def image_trunk_features(model: AVModel, root: Path, queries: Sequence[Query], i
             chunks.append(feats.to(torch.bfloat16).cpu())
         return torch.cat(chunks)
 
-    key = digest(model.image.trunk, image_size, hflip, str(Path(root).resolve()), [q.image for q in queries])
+    key = digest(model.image.trunk, image_size, hflip, str(Path(root).resolve()), [q.image for q in queries],
+                 *precision_part(device, amp))
     return cached_tensor(cache_dir, f"image-features-{key}", compute)
 
 
@@ -160,7 +168,8 @@ def augmented_image_features(model: AVModel, root: Path, queries: Sequence[Query
         chunks = [torch.stack(transforms[i : i + views], 1) for i in range(0, len(transforms), views)]
         return {"features": torch.cat(feats), "transforms": torch.cat(chunks)}
 
-    key = digest(model.image.trunk, image_size, views, config, str(Path(root).resolve()), [q.image for q in queries])
+    key = digest(model.image.trunk, image_size, views, config, str(Path(root).resolve()), [q.image for q in queries],
+                 *precision_part(device, amp))
     cached = cached_tensor(cache_dir, f"image-views-{key}", compute)
     return cached["features"], cached["transforms"]
 
@@ -187,7 +196,8 @@ def audio_prefix_features(model: AVModel, root: Path, queries: Sequence[Query], 
         return torch.stack(outputs, 1)
 
     key = digest(model.audio.trunk[:start], model.audio.front_end.config, start, views, augment,
-                 str(Path(root).resolve()), [q.extra.get("recording") or q.audio for q in queries])
+                 str(Path(root).resolve()), [q.extra.get("recording") or q.audio for q in queries],
+                 *precision_part(device, amp))
     return cached_tensor(cache_dir, f"audio-views-{key}", compute)
 
 

@@ -30,7 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sslsan.audio import LogSpectrogram, fit_length, get_preset, load_audio
-from sslsan.config import autocast, check_seed, describe_device, pick_device, quiet
+from sslsan.config import autocast, check_seed, describe_device, pick_device, precision_name, quiet, requested_precision
 from sslsan.data.augment import AudioAugment
 from sslsan.data.dataset import load_image
 from sslsan.data.is3 import dataset_fingerprint, read_queries
@@ -62,7 +62,7 @@ class PretrainConfig:
     weight_decay: float = 1e-4
     warmup: int = 30
     label_smoothing: float = 0.1
-    amp: bool = True
+    amp: bool | str = True  # see sslsan.config.requested_precision
     seed: int = 0
     image_size: int = 112
     last_stride: int = 1
@@ -85,6 +85,7 @@ class PretrainConfig:
                                                       ("object_crop", self.object_crop)) if value < 0]
         if not 0 <= self.label_smoothing < 1:
             bad.append(f"label_smoothing={self.label_smoothing}")
+        requested_precision(self.amp)
         if bad:
             raise UsageError(f"pretraining config: {', '.join(bad)} out of range (a stage with no steps or an "
                              "empty batch would save an untrained trunk)")
@@ -366,6 +367,14 @@ def _background_images(root: Path, items: Sequence[dict], size: int, config: Pre
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
 
 
+def stored_precision(report: dict) -> str:
+    """The precision a trunk was pretrained in: its json's ``precision``, or for trunks saved before it was
+    recorded, the precision named at the end of its ``device`` line (``"…, bfloat16 autocast"`` / ``"…, float32"``)."""
+    if "precision" in report:
+        return report["precision"]
+    return "bfloat16" if str(report.get("device", "")).endswith("bfloat16 autocast") else "float32"
+
+
 def run_pretraining(data: Path, out: Path, what: Sequence[str] = ("image", "audio"),
                     image_config: PretrainConfig = IMAGE_PRETRAIN, audio_config: PretrainConfig = AUDIO_PRETRAIN,
                     device: str = "auto", progress: bool = True, force: bool = False) -> dict[str, Path]:
@@ -401,7 +410,8 @@ def _run_pretraining(data: Path, out: Path, what: Sequence[str], image_config: P
             stored = json.loads(report.read_text())
             # the same config on the same data (older reports have no fingerprint: their classes must match)
             if stored.get("config") == asdict(configs[kind]) and stored.get("dataset_classes") == classes \
-                    and stored.get("data_fingerprint", fingerprint) == fingerprint:
+                    and stored.get("data_fingerprint", fingerprint) == fingerprint \
+                    and stored_precision(stored) == precision_name(dev, configs[kind].amp):
                 done[kind] = path
                 continue
         started = time.perf_counter()
@@ -439,6 +449,7 @@ def _run_pretraining(data: Path, out: Path, what: Sequence[str], image_config: P
         extra["data_fingerprint"] = fingerprint
         extra["seconds"] = round(time.perf_counter() - started, 1)
         extra["device"] = describe_device(dev, config.amp)
+        extra["precision"] = precision_name(dev, config.amp)
         save_trunk(model, history, config, path, extra)
         done[kind] = path
     return done

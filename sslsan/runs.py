@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from sslsan.config import check_seed
+from sslsan.config import check_seed, requested_precision
 from sslsan.errors import DataError, MissingFileError, UsageError
 from sslsan.io import atomic_path
 from sslsan.methods import TAU, SaNConfig, get_method
@@ -35,8 +35,9 @@ class TrainConfig:
     only the last block; ``head`` = only the projection). The frozen stages' outputs are cached for
     ``audio_views`` augmented views of every pair (each epoch picks one view per pair), and SaN noise then comes
     from a bank of ``noise_bank`` pre-encoded clips. Methods that compare image views (SSL-TIE, SSL-Align) with a
-    frozen trunk use ``image_views`` cached augmented views of every image. ``amp`` asks for bfloat16 where it is fast (see
-    :func:`sslsan.config.bf16_is_fast`).
+    frozen trunk use ``image_views`` cached augmented views of every image. ``amp`` is the precision:
+    ``True``/``"auto"`` = bfloat16 where it is fast (see :func:`sslsan.config.bf16_is_fast`), ``False``/``"float32"``,
+    ``"bfloat16"``.
     """
 
     preset: str = "custom"
@@ -52,7 +53,7 @@ class TrainConfig:
     lr: float = 1e-4
     weight_decay: float = 0.0
     tau: float = TAU
-    amp: bool = True
+    amp: bool | str = True
     hflip: bool = True
     audio_augment: bool = True
     audio_train_from: str = "stem"
@@ -93,6 +94,7 @@ class TrainConfig:
             bad.append(f"max_pairs={self.max_pairs}")
         if bad:
             raise UsageError(f"training config: {', '.join(bad)} out of range")
+        requested_precision(self.amp)  # a typo must fail here, not pick a precision silently
         if self.audio_train_from not in TRUNK_STAGES:
             raise UsageError(f"audio_train_from {self.audio_train_from!r} is not one of {sorted(TRUNK_STAGES)}")
 

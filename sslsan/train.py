@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 import sslsan
 from sslsan.audio import load_audio
-from sslsan.config import Stream, describe_device, pick_device, quiet, stream_generator
+from sslsan.config import Stream, describe_device, pick_device, precision_name, quiet, stream_generator
 from sslsan.data.augment import AudioAugment
 from sslsan.data.manifest import check_dataset
 from sslsan.data.is3 import dataset_fingerprint, read_class_files, read_info, read_queries
@@ -344,8 +344,8 @@ def _train(config: TrainConfig, data: Path, out: Path, *, resume: bool, device: 
         raise UsageError(f"batch size {config.batch_size} is not divisible by the {world} processes")
     info = read_info(data)
     check_dataset(data, hashes=False)  # sizes only: catches files cut short without reading the whole dataset
-    record = {"train": config.to_dict(), "data": str(data), "dataset": info.name, "classes": info.classes,
-              "data_fingerprint": dataset_fingerprint(data), "world_size": world, "sslsan": sslsan.__version__}
+    record = {"train": config.to_dict(), "precision": precision_name(dev, config.amp), "data": str(data),
+              "dataset": info.name, "classes": info.classes, "data_fingerprint": dataset_fingerprint(data), "world_size": world, "sslsan": sslsan.__version__}
     check_run_folder(files, record, resume)
     train_queries = read_queries(data, "train")[: config.max_pairs]
     val_queries = read_queries(data, "val") if (data / "annotations" / "val.json").is_file() else []
@@ -411,7 +411,8 @@ def _train(config: TrainConfig, data: Path, out: Path, *, resume: bool, device: 
         total, steps = sum(h["seconds"] for h in history), loop.steps_per_epoch * config.epochs
         write_json(files.done, {"epochs": config.epochs, "steps": steps, "train_seconds": round(total, 1),
                                 "s_per_step": round(total / max(1, steps), 4),
-                                "device": describe_device(dev, config.amp), "world_size": world})
+                                "device": describe_device(dev, config.amp),
+                                "precision": precision_name(dev, config.amp), "world_size": world})
     return model
 
 

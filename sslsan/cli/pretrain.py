@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from sslsan.config import pick_device
+from sslsan.config import PRECISIONS, amp_option, pick_device
 from sslsan.errors import MissingFileError, UsageError
 from sslsan.io import check_writable
 from sslsan.pretrain import AUDIO_PRETRAIN, IMAGE_PRETRAIN, run_pretraining
@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio-steps", type=int, default=AUDIO_PRETRAIN.steps)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="auto", choices=("auto", *PRECISIONS),
+                        help="auto = bfloat16 where the hardware has it natively, else float32")
     parser.add_argument("--force", action="store_true", help="retrain even if trunks with this config exist")
 
 
@@ -30,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
     what = [w.strip() for w in args.what.split(",") if w.strip()]
     if not what or set(what) - {"image", "audio"}:
         raise UsageError(f"--what {args.what!r}: use image, audio or image,audio")
-    image = replace(IMAGE_PRETRAIN, steps=args.image_steps, seed=args.seed)
-    audio = replace(AUDIO_PRETRAIN, steps=args.audio_steps, seed=args.seed)
+    amp = amp_option(args.precision)
+    image = replace(IMAGE_PRETRAIN, steps=args.image_steps, seed=args.seed, amp=amp)
+    audio = replace(AUDIO_PRETRAIN, steps=args.audio_steps, seed=args.seed, amp=amp)
     pick_device(args.device)
     check_writable(args.out, "--out")
     done = run_pretraining(args.data, args.out, what, image, audio, device=args.device, force=args.force)

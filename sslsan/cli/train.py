@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from sslsan.config import pick_device
+from sslsan.config import PRECISIONS, amp_option, pick_device
 from sslsan.errors import MissingFileError, UsageError
 from sslsan.io import check_writable
 from sslsan.methods import METHODS, SAN_MODES, SaNConfig, get_method
@@ -90,6 +90,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trunk-lr", help="image trunk learning rate, or 'frozen'")
     parser.add_argument("--workers", type=int, help="data-loading processes")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--precision", choices=("auto", *PRECISIONS),
+                        help="auto (the preset's default) = bfloat16 where the hardware has it natively, else float32")
     parser.add_argument("--resume", action="store_true", help="continue a killed run from its last epoch")
 
 
@@ -99,6 +101,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     for name in ("epochs", "batch_size", "lr", "image_init", "audio_init", "workers"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
+    if args.precision is not None:
+        overrides["amp"] = amp_option(args.precision)
     if args.trunk_lr is not None:
         overrides["trunk_lr"] = 0.0 if args.trunk_lr == "frozen" else parse_value(args.trunk_lr, "float",
                                                                                    "--trunk-lr (a rate or 'frozen')")
