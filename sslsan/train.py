@@ -345,7 +345,8 @@ def _train(config: TrainConfig, data: Path, out: Path, *, resume: bool, device: 
     info = read_info(data)
     check_dataset(data, hashes=False)  # sizes only: catches files cut short without reading the whole dataset
     record = {"train": config.to_dict(), "precision": precision_name(dev, config.amp), "data": str(data),
-              "dataset": info.name, "classes": info.classes, "data_fingerprint": dataset_fingerprint(data), "world_size": world, "sslsan": sslsan.__version__}
+              "dataset": info.name, "classes": info.classes, "data_fingerprint": dataset_fingerprint(data),
+              "world_size": world, "sslsan": sslsan.__version__}
     check_run_folder(files, record, resume)
     train_queries = read_queries(data, "train")[: config.max_pairs]
     val_queries = read_queries(data, "val") if (data / "annotations" / "val.json").is_file() else []
