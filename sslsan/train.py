@@ -260,10 +260,13 @@ def set_train_mode(model: AVModel, config: TrainConfig) -> None:
 
 def run_differences(stored: dict, current: dict) -> list[str]:
     """What differs between two ``config.json`` records of a run: each training field, the data's fingerprint and
-    the number of processes (it picks the per-rank random streams). Keys an older record lacks are not compared."""
+    the number of processes (it picks the per-rank random streams) and the precision. Keys an older record lacks are
+    not compared. ``current`` goes through JSON first, so a tuple and the list it was stored as compare equal."""
+    current = json.loads(json.dumps(current))
     differences = [f"{key}: {stored['train'][key]!r} → {value!r}" for key, value in current["train"].items()
                    if key in stored["train"] and stored["train"][key] != value]
-    for key, label in (("data_fingerprint", "data (dataset fingerprint)"), ("world_size", "processes")):
+    for key, label in (("data_fingerprint", "data (dataset fingerprint)"), ("world_size", "processes"),
+                       ("precision", "precision")):
         if key in stored and stored[key] != current[key]:
             differences.append(f"{label}: {stored[key]} → {current[key]}")
     return differences
