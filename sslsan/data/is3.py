@@ -104,11 +104,15 @@ def read_info(root: str | Path) -> DatasetInfo:
     return DatasetInfo(**known)
 
 
+#: the per-file sizes and checksums of a built dataset (written and checked by :mod:`sslsan.data.manifest`)
+MANIFEST_NAME = "manifest.json"
+
+
 def dataset_fingerprint(root: str | Path) -> str:
     """A short hash that changes when a dataset's content does: of ``manifest.json`` (per-file sizes and sha256)
     when the dataset has one, else of ``dataset.json`` and the annotation files (what defines its queries)."""
     root = Path(root)
-    manifest = root / "manifest.json"
+    manifest = root / MANIFEST_NAME
     files = [manifest] if manifest.is_file() else [root / "dataset.json", *sorted((root / "annotations").glob("*.json"))]
     digest = hashlib.sha256()
     for path in files:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sslsan.data.is3 import read_json
+from sslsan.data.is3 import MANIFEST_NAME, read_json
 from sslsan.errors import DataError
 from sslsan.io import sha256_file, write_json
 
-MANIFEST_NAME = "manifest.json"
 
 
 def dataset_files(root: Path) -> list[str]:
